@@ -1,0 +1,117 @@
+"""The two activities: `call_llm` and `run_tool`. Their names are fixed strings: renaming
+one would break every workflow already running."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from temporalio import activity
+
+from agentic_loop.llm.base import CompletionRequest, LLMProvider
+from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
+from agentic_loop.tools.base import ToolContext, ToolRegistry
+from agentic_loop.transcript_cache import TranscriptCache
+from agentic_loop.types import (
+    LLMRequest,
+    LLMTurn,
+    Message,
+    ToolRequest,
+    ToolResult,
+    TranscriptPage,
+    TranscriptRequest,
+)
+
+# Messages per `transcript` query when the worker rebuilds a conversation it does not hold.
+TRANSCRIPT_PAGE_SIZE = 500
+DEFAULT_HEARTBEAT_INTERVAL = 5.0
+
+
+class LLMActivities:
+    def __init__(
+        self,
+        provider: LLMProvider,
+        tools: ToolRegistry,
+        cache: TranscriptCache | None = None,
+    ) -> None:
+        self.provider = provider
+        self.tools = tools
+        self.cache = cache if cache is not None else TranscriptCache()
+
+    @activity.defn(name="call_llm")
+    async def call_llm(self, request: LLMRequest) -> LLMTurn:
+        info = activity.info()
+        messages = await self._conversation(request)
+        completion = CompletionRequest(
+            messages=list(messages),
+            tools=self.tools.schemas(request.tools),
+            model=request.model or self.provider.default_model,
+            attempt=info.attempt,
+        )
+        try:
+            return await _heartbeating(self.provider.complete(completion))
+        except ProviderError as e:
+            raise_as_activity_error(e)
+
+    async def _conversation(self, request: LLMRequest) -> list[Message]:
+        info = activity.info()
+        key = (info.workflow_id or "", info.workflow_run_id or "")
+        messages = self.cache.prefix(key, request.history_length)
+        if messages is None:
+            messages = await _fetch_transcript(key, request.history_length)
+        messages.extend(request.new_messages)
+        self.cache.store(key, messages)
+        return messages
+
+
+async def _fetch_transcript(key: tuple[str, str], length: int) -> list[Message]:
+    """Ask the workflow for messages [0, length): after a worker restart, on another worker,
+    or after continue-as-new. Queries are not recorded, so this adds nothing to history."""
+    if length == 0:
+        return []
+    workflow_id, run_id = key
+    handle = activity.client().get_workflow_handle(workflow_id, run_id=run_id)
+    messages: list[Message] = []
+    while len(messages) < length:
+        page = await handle.query(
+            "transcript",
+            TranscriptRequest(start=len(messages), end=min(length, len(messages) + TRANSCRIPT_PAGE_SIZE)),
+            result_type=TranscriptPage,
+        )
+        if not page.messages:
+            raise RuntimeError(
+                f"workflow {workflow_id} holds {page.total} messages, fewer than {length}"
+            )
+        messages.extend(page.messages)
+    return messages
+
+
+async def _heartbeating(call: Coroutine[Any, Any, LLMTurn]) -> LLMTurn:
+    """Await the provider while heartbeating, so a cancelled workflow (delivered with the
+    heartbeat's answer) cancels the HTTP call, and a dead worker is noticed quickly."""
+    timeout = activity.info().heartbeat_timeout
+    interval = timeout.total_seconds() / 3 if timeout else DEFAULT_HEARTBEAT_INTERVAL
+    task = asyncio.ensure_future(call)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        # On cancellation (or any error here) the provider call must not outlive the attempt.
+        task.cancel()
+
+
+class ToolActivities:
+    def __init__(self, tools: ToolRegistry) -> None:
+        self.tools = tools
+
+    @activity.defn(name="run_tool")
+    async def run_tool(self, request: ToolRequest) -> ToolResult:
+        info = activity.info()
+        context = ToolContext(
+            workflow_id=info.workflow_id or "", idempotency_key=request.idempotency_key
+        )
+        return await self.tools.execute(request.call, context)

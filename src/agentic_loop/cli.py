@@ -1,0 +1,350 @@
+"""The `agentic-loop` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, NoReturn, TextIO
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from agentic_loop import server as embedded
+from agentic_loop.config import DEFAULT_GOAL, ConfigError, Settings, default_db_path
+from agentic_loop.llm import LLMProvider, provider_from_settings
+from agentic_loop.types import AgentInput, AgentResult, Message, TranscriptPage, TranscriptRequest
+from agentic_loop.worker import build_worker
+from agentic_loop.workflow import MAX_GOAL_CHARS, AgentWorkflow
+
+DEFAULT_ADDRESS = "localhost:7233"
+CONNECT_TIMEOUT_SECONDS = 10.0
+POLL_SECONDS = 0.2
+
+
+class CLIError(Exception):
+    """An error for a person: printed as one line, exit code 2, no traceback."""
+
+
+def _fail(message: str) -> NoReturn:
+    raise CLIError(message)
+
+
+async def connect(address: str, namespace: str) -> Client:
+    """Connect, or fail within seconds naming the address (the SDK would keep retrying)."""
+    try:
+        return await asyncio.wait_for(
+            Client.connect(address, namespace=namespace), timeout=CONNECT_TIMEOUT_SECONDS
+        )
+    except (TimeoutError, RuntimeError, OSError, RPCError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        _fail(
+            f"cannot reach Temporal at {address} (namespace {namespace!r}): {reason}. "
+            "Start one with `agentic-loop server`, or unset TEMPORAL_ADDRESS to use an "
+            "embedded server."
+        )
+
+
+@contextlib.asynccontextmanager
+async def temporal_for_run(settings: Settings, db_filename: str | None) -> AsyncIterator[
+    tuple[Client, str]
+]:
+    """The configured server, or an embedded dev server that lives as long as the command."""
+    if settings.temporal_address:
+        yield await connect(settings.temporal_address, settings.namespace), settings.temporal_address
+        return
+    env = await embedded.start_dev_server(namespace=settings.namespace, db_filename=db_filename)
+    try:
+        where = "embedded dev server" + (f" ({db_filename})" if db_filename else " (ephemeral)")
+        yield env.client, where
+    finally:
+        await env.shutdown()
+
+
+def _validate_goal(goal: str) -> str:
+    if not goal.strip():
+        _fail("the goal is empty: give the agent something to do, e.g. agentic-loop run \"What is 2 + 2?\"")
+    if len(goal) > MAX_GOAL_CHARS:
+        _fail(f"the goal has {len(goal)} characters; the limit is {MAX_GOAL_CHARS}")
+    return goal
+
+
+def _agent_input(args: argparse.Namespace) -> AgentInput:
+    if args.max_turns < 1:
+        _fail("--max-turns must be at least 1")
+    return AgentInput(goal=_validate_goal(args.goal), max_turns=args.max_turns, model=args.model)
+
+
+def _result_json(result: AgentResult) -> str:
+    data = dataclasses.asdict(result)
+    data["status"] = result.status.value
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _describe_provider(provider: LLMProvider) -> str:
+    return f"{provider.name} (model {provider.default_model})"
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class StepPrinter:
+    """Shows the conversation as it grows, read through the `transcript` query."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.seen = 2  # the system prompt and the goal are shown before the run
+        self.turn = 0
+
+    def show(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            if message.role == "assistant":
+                self.turn += 1
+                for call in message.tool_calls:
+                    print(f"[turn {self.turn}] LLM calls {call.name}({call.arguments})", file=self.out)
+                if not message.tool_calls:
+                    print(f"[turn {self.turn}] LLM answers", file=self.out)
+            elif message.role == "tool":
+                mark = "refused" if message.is_error else "->"
+                print(
+                    f"[turn {self.turn}] {message.name} {mark} {_shorten(message.content)}",
+                    file=self.out,
+                )
+            elif message.role == "user":
+                print(f"[user] {_shorten(message.content)}", file=self.out)
+        self.out.flush()
+
+    async def poll(self, handle: WorkflowHandle[Any, Any]) -> None:
+        with contextlib.suppress(RPCError, WorkflowFailureError):
+            page = await handle.query(
+                AgentWorkflow.transcript, TranscriptRequest(start=self.seen), result_type=TranscriptPage
+            )
+            self.show(page.messages)
+            self.seen = page.start + len(page.messages)
+
+    async def follow(self, handle: WorkflowHandle[Any, Any]) -> None:
+        while True:
+            await self.poll(handle)
+            await asyncio.sleep(POLL_SECONDS)
+
+
+async def _await_result(handle: WorkflowHandle[Any, AgentResult]) -> AgentResult:
+    try:
+        return await handle.result()
+    except WorkflowFailureError as e:
+        cause = e.cause
+        _fail(f"workflow {handle.id} failed: {cause if cause is not None else e}")
+
+
+def _print_result(result: AgentResult, out: TextIO) -> None:
+    print("", file=out)
+    print("Answer:" if result.answer else f"No answer ({result.status.value}).", file=out)
+    if result.answer:
+        print(result.answer, file=out)
+    if result.error:
+        print(f"Error: {result.error}", file=out)
+    usage = result.usage.total_tokens
+    print(
+        f"\n[{result.status.value}] {result.turns} LLM turns, {result.tool_calls} tool calls, "
+        f"{usage} tokens · workflow {result.workflow_id}",
+        file=out,
+    )
+
+
+def _exit_code(result: AgentResult) -> int:
+    return 0 if result.status.value == "completed" else 1
+
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    started = time.monotonic()
+    agent_input = _agent_input(args)
+    out = sys.stdout
+    quiet = args.json
+    provider = None if args.no_worker else provider_from_settings(settings)
+    if not quiet:
+        print(f"Goal: {agent_input.goal}", file=out)
+        print(f"LLM: {_describe_provider(provider) if provider else 'the remote workers'}", file=out)
+    async with temporal_for_run(settings, args.db_filename) as (client, where):
+        if not quiet:
+            print(f"Temporal: {where}", file=out, flush=True)
+        workflow_id = args.id or f"agent-{uuid.uuid4().hex[:12]}"
+        worker = (
+            build_worker(client, task_queue=settings.task_queue, provider=provider)
+            if provider is not None
+            else None
+        )
+        async with worker if worker is not None else contextlib.nullcontext():
+            handle = await client.start_workflow(
+                AgentWorkflow.run, agent_input, id=workflow_id, task_queue=settings.task_queue
+            )
+            if not quiet:
+                print(f"Workflow: {workflow_id}\n", file=out, flush=True)
+            printer = StepPrinter(out)
+            follower = None if quiet else asyncio.create_task(printer.follow(handle))
+            try:
+                result = await _await_result(handle)
+            finally:
+                if follower is not None:
+                    follower.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await follower
+            if not quiet:
+                await printer.poll(handle)
+    if quiet:
+        print(_result_json(result), file=out)
+    else:
+        _print_result(result, out)
+        print(f"({time.monotonic() - started:.1f} s)", file=out)
+    return _exit_code(result)
+
+
+def _address(settings: Settings) -> str:
+    return settings.temporal_address or DEFAULT_ADDRESS
+
+
+async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
+    agent_input = _agent_input(args)
+    client = await connect(_address(settings), settings.namespace)
+    workflow_id = args.id or f"agent-{uuid.uuid4().hex[:12]}"
+    await client.start_workflow(
+        AgentWorkflow.run, agent_input, id=workflow_id, task_queue=settings.task_queue
+    )
+    print(json.dumps({"workflow_id": workflow_id}) if args.json else workflow_id)
+    return 0
+
+
+async def cmd_result(args: argparse.Namespace, settings: Settings) -> int:
+    client = await connect(_address(settings), settings.namespace)
+    handle = client.get_workflow_handle_for(AgentWorkflow.run, args.workflow_id)
+    try:
+        await handle.describe()
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            _fail(f"no workflow with id {args.workflow_id!r} in namespace {settings.namespace!r}")
+        raise
+    result = await _await_result(handle)
+    if args.json:
+        print(_result_json(result))
+    else:
+        _print_result(result, sys.stdout)
+    return _exit_code(result)
+
+
+async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    provider = provider_from_settings(settings)
+    address = _address(settings)
+    client = await connect(address, settings.namespace)
+    worker = build_worker(client, task_queue=settings.task_queue, provider=provider)
+    print(
+        f"Worker on {address}, namespace {settings.namespace!r}, task queue "
+        f"{settings.task_queue!r}, LLM {_describe_provider(provider)}. Ctrl-C stops it.",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        await stop.wait()
+    return 0
+
+
+def cmd_server(args: argparse.Namespace, settings: Settings) -> int:
+    db = args.db_filename or str(settings.db_filename or default_db_path())
+    os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
+    command = [
+        embedded.temporal_cli(), "server", "start-dev",
+        "--ip", args.ip,
+        "--port", str(args.port),
+        "--ui-port", str(args.ui_port),
+        "--db-filename", db,
+        "--namespace", settings.namespace,
+        *embedded.dev_server_args(),
+    ]  # fmt: skip
+    print(f"Temporal dev server on {args.ip}:{args.port}, history in {db}")
+    print(f"Web UI: http://{'localhost' if args.ip in ('127.0.0.1', '0.0.0.0') else args.ip}:{args.ui_port}")
+    print("Ctrl-C stops it.", flush=True)
+    process = subprocess.Popen(command)
+
+    def forward(signum: int, _frame: object) -> None:
+        process.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    code = process.wait()
+    # The dev server exits non-zero when it is told to stop; that is a clean stop for us.
+    return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM, 1) else code
+
+
+def _add_goal_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-turns", type=int, default=AgentInput.max_turns,
+                        help="stop after this many LLM turns (default %(default)s)")
+    parser.add_argument("--model", default=None, help="model name (default: the provider's)")
+    parser.add_argument("--id", default=None, help="workflow id (default: a new random one)")
+    parser.add_argument("--json", action="store_true", help="print only the result, as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentic-loop", description="A durable LLM agent loop on Temporal."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run an agent to its goal and print the answer")
+    run.add_argument("goal", nargs="?", default=DEFAULT_GOAL, help="what the agent should do")
+    _add_goal_options(run)
+    run.add_argument("--no-worker", action="store_true",
+                     help="do not run a worker in this process (use the server's workers)")
+    run.add_argument("--db-filename", default=None,
+                     help="keep the embedded server's history in this SQLite file")
+
+    start = sub.add_parser("start", help="start an agent and print its workflow id")
+    start.add_argument("goal", help="what the agent should do")
+    _add_goal_options(start)
+
+    result = sub.add_parser("result", help="wait for an agent's result and print it")
+    result.add_argument("workflow_id")
+    result.add_argument("--json", action="store_true", help="print only the result, as JSON")
+
+    sub.add_parser("worker", help="run a worker for the agent loop until Ctrl-C")
+
+    srv = sub.add_parser("server", help="run the Temporal dev server with its Web UI")
+    srv.add_argument("--ip", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=7233)
+    srv.add_argument("--ui-port", type=int, default=8233)
+    srv.add_argument("--db-filename", default=None,
+                     help="SQLite file for history (default: AGENTIC_LOOP_DB or the user data dir)")
+    return parser
+
+
+_ASYNC_COMMANDS = {"run": cmd_run, "start": cmd_start, "result": cmd_result, "worker": cmd_worker}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.command == "server":
+            return cmd_server(args, settings)
+        return asyncio.run(_ASYNC_COMMANDS[args.command](args, settings))
+    except (CLIError, ConfigError) as e:
+        print(f"agentic-loop: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("agentic-loop: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""LLM providers: the protocol, the fakes, OpenAI, and choosing one from settings."""
+
+from __future__ import annotations
+
+from agentic_loop.config import ConfigError, Settings
+from agentic_loop.llm.base import CompletionRequest, LLMProvider
+from agentic_loop.llm.errors import ProviderError, provider_error
+from agentic_loop.llm.rule_based import RuleBasedLLM
+from agentic_loop.llm.scripted import ScriptedLLM, ScriptError
+
+__all__ = [
+    "CompletionRequest",
+    "LLMProvider",
+    "ProviderError",
+    "RuleBasedLLM",
+    "ScriptError",
+    "ScriptedLLM",
+    "provider_error",
+    "provider_from_settings",
+]
+
+
+def provider_from_settings(settings: Settings) -> LLMProvider:
+    """The provider `AGENTIC_LOOP_LLM` names, or OpenAI when a key is set, or the fake."""
+    choice = settings.llm_choice
+    if choice == "fake":
+        return RuleBasedLLM()
+    if choice.startswith("scripted:"):
+        path = choice.removeprefix("scripted:")
+        try:
+            return ScriptedLLM.from_file(path)
+        except ScriptError as e:
+            raise ConfigError(f"AGENTIC_LOOP_LLM={choice}: {e}") from e
+    if choice == "openai":
+        from agentic_loop.llm.openai import OpenAIProvider
+
+        return OpenAIProvider.from_settings(settings)
+    raise ConfigError(
+        f"AGENTIC_LOOP_LLM={choice!r} is not a provider; use 'openai', 'fake' or 'scripted:PATH'"
+    )

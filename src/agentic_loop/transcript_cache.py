@@ -1,0 +1,44 @@
+"""The worker's copy of each conversation, so the LLM activity's input can be a delta.
+
+Keyed by (workflow id, run id). The transcript only ever grows, so any cached copy at least
+`history_length` long holds the right prefix; a shorter or missing one is a miss, and the
+activity then asks the workflow itself (the `transcript` query).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from agentic_loop.types import Message
+
+ConversationKey = tuple[str, str]
+
+
+class TranscriptCache:
+    def __init__(self, max_conversations: int = 2048) -> None:
+        self._max = max_conversations
+        self._entries: OrderedDict[ConversationKey, list[Message]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def prefix(self, key: ConversationKey, length: int) -> list[Message] | None:
+        """The first `length` messages of the conversation, or None when not held here."""
+        messages = self._entries.get(key)
+        if messages is None or len(messages) < length:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        if len(messages) > length:
+            # A retried attempt: the previous one already appended this delta.
+            del messages[length:]
+        return messages
+
+    def store(self, key: ConversationKey, messages: list[Message]) -> None:
+        self._entries[key] = messages
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
