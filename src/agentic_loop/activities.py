@@ -57,7 +57,9 @@ class LLMActivities:
     async def _conversation(self, request: LLMRequest) -> list[Message]:
         info = activity.info()
         key = (info.workflow_id or "", info.workflow_run_id or "")
-        messages = self.cache.prefix(key, request.history_length)
+        messages = (
+            [] if request.history_length == 0 else self.cache.prefix(key, request.history_length)
+        )
         if messages is None:
             messages = await _fetch_transcript(key, request.history_length)
         messages.extend(request.new_messages)
@@ -76,7 +78,9 @@ async def _fetch_transcript(key: tuple[str, str], length: int) -> list[Message]:
     while len(messages) < length:
         page = await handle.query(
             "transcript",
-            TranscriptRequest(start=len(messages), end=min(length, len(messages) + TRANSCRIPT_PAGE_SIZE)),
+            TranscriptRequest(
+                start=len(messages), end=min(length, len(messages) + TRANSCRIPT_PAGE_SIZE)
+            ),
             result_type=TranscriptPage,
         )
         if not page.messages:

@@ -55,12 +55,15 @@ async def connect(address: str, namespace: str) -> Client:
 
 
 @contextlib.asynccontextmanager
-async def temporal_for_run(settings: Settings, db_filename: str | None) -> AsyncIterator[
-    tuple[Client, str]
-]:
+async def temporal_for_run(
+    settings: Settings, db_filename: str | None
+) -> AsyncIterator[tuple[Client, str]]:
     """The configured server, or an embedded dev server that lives as long as the command."""
     if settings.temporal_address:
-        yield await connect(settings.temporal_address, settings.namespace), settings.temporal_address
+        yield (
+            await connect(settings.temporal_address, settings.namespace),
+            settings.temporal_address,
+        )
         return
     env = await embedded.start_dev_server(namespace=settings.namespace, db_filename=db_filename)
     try:
@@ -72,7 +75,7 @@ async def temporal_for_run(settings: Settings, db_filename: str | None) -> Async
 
 def _validate_goal(goal: str) -> str:
     if not goal.strip():
-        _fail("the goal is empty: give the agent something to do, e.g. agentic-loop run \"What is 2 + 2?\"")
+        _fail('the goal is empty: say what the agent should do, e.g. "What is 2 + 2?"')
     if len(goal) > MAX_GOAL_CHARS:
         _fail(f"the goal has {len(goal)} characters; the limit is {MAX_GOAL_CHARS}")
     return goal
@@ -112,7 +115,9 @@ class StepPrinter:
             if message.role == "assistant":
                 self.turn += 1
                 for call in message.tool_calls:
-                    print(f"[turn {self.turn}] LLM calls {call.name}({call.arguments})", file=self.out)
+                    print(
+                        f"[turn {self.turn}] LLM calls {call.name}({call.arguments})", file=self.out
+                    )
                 if not message.tool_calls:
                     print(f"[turn {self.turn}] LLM answers", file=self.out)
             elif message.role == "tool":
@@ -127,8 +132,8 @@ class StepPrinter:
 
     async def poll(self, handle: WorkflowHandle[Any, Any]) -> None:
         with contextlib.suppress(RPCError, WorkflowFailureError):
-            page = await handle.query(
-                AgentWorkflow.transcript, TranscriptRequest(start=self.seen), result_type=TranscriptPage
+            page: TranscriptPage = await handle.query(
+                AgentWorkflow.transcript, TranscriptRequest(start=self.seen)
             )
             self.show(page.messages)
             self.seen = page.start + len(page.messages)
@@ -174,7 +179,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     provider = None if args.no_worker else provider_from_settings(settings)
     if not quiet:
         print(f"Goal: {agent_input.goal}", file=out)
-        print(f"LLM: {_describe_provider(provider) if provider else 'the remote workers'}", file=out)
+        print(
+            f"LLM: {_describe_provider(provider) if provider else 'the remote workers'}", file=out
+        )
     async with temporal_for_run(settings, args.db_filename) as (client, where):
         if not quiet:
             print(f"Temporal: {where}", file=out, flush=True)
@@ -273,7 +280,8 @@ def cmd_server(args: argparse.Namespace, settings: Settings) -> int:
         *embedded.dev_server_args(),
     ]  # fmt: skip
     print(f"Temporal dev server on {args.ip}:{args.port}, history in {db}")
-    print(f"Web UI: http://{'localhost' if args.ip in ('127.0.0.1', '0.0.0.0') else args.ip}:{args.ui_port}")
+    host = "localhost" if args.ip in ("127.0.0.1", "0.0.0.0") else args.ip
+    print(f"Web UI: http://{host}:{args.ui_port}")
     print("Ctrl-C stops it.", flush=True)
     process = subprocess.Popen(command)
 
@@ -288,8 +296,12 @@ def cmd_server(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_goal_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-turns", type=int, default=AgentInput.max_turns,
-                        help="stop after this many LLM turns (default %(default)s)")
+    parser.add_argument(
+        "--max-turns",
+        type=int,
+        default=AgentInput.max_turns,
+        help="stop after this many LLM turns (default %(default)s)",
+    )
     parser.add_argument("--model", default=None, help="model name (default: the provider's)")
     parser.add_argument("--id", default=None, help="workflow id (default: a new random one)")
     parser.add_argument("--json", action="store_true", help="print only the result, as JSON")
@@ -304,10 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an agent to its goal and print the answer")
     run.add_argument("goal", nargs="?", default=DEFAULT_GOAL, help="what the agent should do")
     _add_goal_options(run)
-    run.add_argument("--no-worker", action="store_true",
-                     help="do not run a worker in this process (use the server's workers)")
-    run.add_argument("--db-filename", default=None,
-                     help="keep the embedded server's history in this SQLite file")
+    run.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not run a worker in this process (use the server's workers)",
+    )
+    run.add_argument(
+        "--db-filename", default=None, help="keep the embedded server's history in this SQLite file"
+    )
 
     start = sub.add_parser("start", help="start an agent and print its workflow id")
     start.add_argument("goal", help="what the agent should do")
@@ -323,8 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--ip", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=7233)
     srv.add_argument("--ui-port", type=int, default=8233)
-    srv.add_argument("--db-filename", default=None,
-                     help="SQLite file for history (default: AGENTIC_LOOP_DB or the user data dir)")
+    srv.add_argument(
+        "--db-filename",
+        default=None,
+        help="SQLite file for history (default: AGENTIC_LOOP_DB or the user data dir)",
+    )
     return parser
 
 

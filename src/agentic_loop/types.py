@@ -8,10 +8,10 @@ still decode.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class AgentStatus(str, Enum):
+class AgentStatus(StrEnum):
     """How an agent run ended (or that it has not ended yet)."""
 
     RUNNING = "running"

@@ -172,7 +172,8 @@ class AgentWorkflow:
             schedule_to_close_timeout=_seconds(settings.schedule_to_close_seconds),
             heartbeat_timeout=timedelta(seconds=min(30.0, self._input.llm_timeout_seconds)),
             retry_policy=retry_policy(settings),
-            summary=f"LLM turn {self._turns}" + (f" ({self._input.model})" if self._input.model else ""),
+            summary=f"LLM turn {self._turns}"
+            + (f" ({self._input.model})" if self._input.model else ""),
         )
         self._usage = self._usage + turn.usage
         return turn

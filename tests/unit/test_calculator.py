@@ -152,7 +152,7 @@ def test_empty_input_is_refused(expression: str) -> None:
 @pytest.mark.parametrize("expression", ["1 +", "2 3", "(1", "1)", "*2", "1 +* 2", "1\x00"])
 def test_syntax_errors_are_refused_with_the_problem(expression: str) -> None:
     """Malformed input is refused as not a valid arithmetic expression."""
-    with pytest.raises(CalculatorError, match="not a valid arithmetic expression: .+"):
+    with pytest.raises(CalculatorError, match=r"not a valid arithmetic expression: .+"):
         evaluate(expression)
 
 

@@ -78,7 +78,11 @@ def provider_error(
     """Classify a provider failure. A status of None means no answer (timeout, connection)."""
     if code in _PERMANENT_CODES:
         return ProviderError(
-            message, retryable=False, status_code=status_code, code=code, hint=_PERMANENT_CODES[code]
+            message,
+            retryable=False,
+            status_code=status_code,
+            code=code,
+            hint=_PERMANENT_CODES[code],
         )
     if status_code is None or status_code in RETRYABLE_STATUS or status_code >= 500:
         return ProviderError(

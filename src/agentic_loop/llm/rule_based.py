@@ -25,8 +25,10 @@ _SEARCH_EN = re.compile(
     r"(?:calculate|compute|write|summari[sz]e|explain|tell)\b|$)",
     re.IGNORECASE,
 )
-_SEARCH_KO = re.compile(r"(?P<q>[^,.?!]+?)\s*(?:을|를|에\s*대해(?:서)?|에\s*대한\s*(?:정보를?)?)?\s*"
-                        r"(?:검색|찾아)")
+_SEARCH_KO = re.compile(
+    r"(?P<q>[^,.?!]+?)\s*(?:을|를|에\s*대해(?:서)?|에\s*대한\s*(?:정보를?)?)?\s*"
+    r"(?:검색|찾아)"
+)
 
 
 def is_korean(text: str) -> bool:
@@ -72,8 +74,18 @@ def find_search_query(text: str) -> str | None:
 
 # Korean particles depend on whether the reading of a number ends in a consonant (batchim).
 # Sino-Korean readings of the last digit: 영 일 이 삼 사 오 육 칠 팔 구.
-_DIGIT_BATCHIM = {"0": True, "1": True, "2": False, "3": True, "4": False, "5": False,
-                  "6": True, "7": True, "8": True, "9": False}
+_DIGIT_BATCHIM = {
+    "0": True,
+    "1": True,
+    "2": False,
+    "3": True,
+    "4": False,
+    "5": False,
+    "6": True,
+    "7": True,
+    "8": True,
+    "9": False,
+}
 
 
 def _batchim(number: str) -> bool:
@@ -93,8 +105,12 @@ def _josa(word: str, with_batchim: str, without: str) -> str:
     return word + (with_batchim if _batchim(word) else without)
 
 
-_EN_VERBS = {"+": "Adding {b} to {a}", "-": "Subtracting {b} from {a}",
-             "*": "Multiplying {a} by {b}", "/": "Dividing {a} by {b}"}
+_EN_VERBS = {
+    "+": "Adding {b} to {a}",
+    "-": "Subtracting {b} from {a}",
+    "*": "Multiplying {a} by {b}",
+    "/": "Dividing {a} by {b}",
+}
 
 
 def _number_fact(value: str, korean: bool) -> str:
@@ -102,8 +118,11 @@ def _number_fact(value: str, korean: bool) -> str:
         n = int(value)
     except ValueError:
         return ""
-    parity = ("짝수" if korean else "an even number") if n % 2 == 0 else (
-        "홀수" if korean else "an odd number")
+    parity = (
+        ("짝수" if korean else "an even number")
+        if n % 2 == 0
+        else ("홀수" if korean else "an odd number")
+    )
     prime = n > 1 and all(n % d for d in range(2, int(n**0.5) + 1)) if abs(n) < 10**8 else False
     if korean:
         fact = f"{_josa(value, '은', '는')} {parity}"
@@ -133,7 +152,8 @@ def _explain_calculation(expr: str, value: str, korean: bool) -> str:
     if korean:
         parts = [f"{expr} = {value}입니다."]
         if simple:
-            parts.append(_korean_steps(*simple.groups(), value))
+            a, op, b = simple.groups()
+            parts.append(_korean_steps(a, op, b, value))
     else:
         parts = [f"{expr} = {value}."]
         if simple:
@@ -201,8 +221,11 @@ class RuleBasedLLM:
 
     @staticmethod
     def _call(turn: int, index: int, name: str, args: dict[str, str]) -> ToolCall:
-        return ToolCall(id=f"call_{turn + 1}_{index + 1}", name=name,
-                        arguments=json.dumps(args, ensure_ascii=False))
+        return ToolCall(
+            id=f"call_{turn + 1}_{index + 1}",
+            name=name,
+            arguments=json.dumps(args, ensure_ascii=False),
+        )
 
     def _answer(self, results: list[Message], messages: list[Message], korean: bool) -> str:
         parts: list[str] = []
@@ -210,12 +233,14 @@ class RuleBasedLLM:
             args = _arguments_of(result, messages)
             if result.is_error:
                 parts.append(
-                    f"{result.name} 도구가 요청을 거절했습니다: {result.content}" if korean
+                    f"{result.name} 도구가 요청을 거절했습니다: {result.content}"
+                    if korean
                     else f"The {result.name} tool refused: {result.content}"
                 )
             elif result.name == "calculator":
-                parts.append(_explain_calculation(args.get("expression", "?"), result.content,
-                                                  korean))
+                parts.append(
+                    _explain_calculation(args.get("expression", "?"), result.content, korean)
+                )
             elif result.name == "web_search":
                 parts.append(_search_summary(args.get("query", ""), result.content, korean))
             else:
@@ -224,15 +249,24 @@ class RuleBasedLLM:
 
     def _cannot_help(self, goal: str, korean: bool) -> str:
         if korean:
-            return ("이 오프라인 데모 모델은 계산(예: \"12 * 7을 계산해줘\")과 내장 문서 검색"
-                    "(예: \"Temporal 재시도를 검색해줘\")만 할 수 있습니다. "
-                    "실제 모델을 쓰려면 OPENAI_API_KEY를 설정하세요.")
-        return ("This offline demo model can only do arithmetic (e.g. \"What is 12 * 7?\") and "
-                "search a small built-in corpus (e.g. \"Search for Temporal retries\"). "
-                "Set OPENAI_API_KEY to use a real model.")
+            return (
+                '이 오프라인 데모 모델은 계산(예: "12 * 7을 계산해줘")과 내장 문서 검색'
+                '(예: "Temporal 재시도를 검색해줘")만 할 수 있습니다. '
+                "실제 모델을 쓰려면 OPENAI_API_KEY를 설정하세요."
+            )
+        return (
+            'This offline demo model can only do arithmetic (e.g. "What is 12 * 7?") and '
+            'search a small built-in corpus (e.g. "Search for Temporal retries"). '
+            "Set OPENAI_API_KEY to use a real model."
+        )
 
-    def _turn(self, request: CompletionRequest, *, content: str = "",
-              tool_calls: list[ToolCall] | None = None) -> LLMTurn:
+    def _turn(
+        self,
+        request: CompletionRequest,
+        *,
+        content: str = "",
+        tool_calls: list[ToolCall] | None = None,
+    ) -> LLMTurn:
         prompt = sum(len(m.content) for m in request.messages) // 4
         completion = (len(content) + sum(len(c.arguments) for c in tool_calls or [])) // 4
         return LLMTurn(
@@ -242,4 +276,3 @@ class RuleBasedLLM:
             usage=Usage(prompt, completion, prompt + completion),
             model=request.model or self.default_model,
         )
-

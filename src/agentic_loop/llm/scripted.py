@@ -141,17 +141,18 @@ class ScriptedLLM:
 
     def _departure(self, message: str) -> ProviderError:
         # Not retryable: a script that no longer matches will not match on the next attempt.
-        return ProviderError(f"script {self.script_name!r}: {message}", retryable=False,
-                             code="script_mismatch")
+        return ProviderError(
+            f"script {self.script_name!r}: {message}", retryable=False, code="script_mismatch"
+        )
 
     async def complete(self, request: CompletionRequest) -> LLMTurn:
         self.requests.append(request)
         index = sum(1 for m in request.messages if m.role == "assistant")
         if index >= len(self.turns):
-            last = request.messages[-1] if request.messages else None
+            last = request.messages[-1] if request.messages else Message(role="none")
             raise self._departure(
                 f"has {len(self.turns)} turns but was asked for turn {index + 1}; "
-                f"last message: {last.role if last else None}: {last.content[:200] if last else ''!r}"
+                f"last message: {last.role}: {last.content[:200]!r}"
             )
         turn = self.turns[index]
         if turn.expect is not None and request.messages:

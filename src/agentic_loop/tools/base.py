@@ -73,10 +73,7 @@ def _check_arguments(tool: Tool, args: dict[str, Any]) -> None:
         types = _JSON_TYPES.get(expected) if isinstance(expected, str) else None
         if types is None:
             continue
-        if isinstance(value, bool) and bool not in types:
-            ok = False
-        else:
-            ok = isinstance(value, types)
+        ok = False if isinstance(value, bool) and bool not in types else isinstance(value, types)
         if not ok:
             raise ToolError(f"argument {key!r} must be of type {expected}")
 
@@ -119,8 +116,9 @@ class ToolRegistry:
         try:
             args = json.loads(call.arguments) if call.arguments.strip() else {}
         except json.JSONDecodeError as e:
-            return refuse(f"arguments are not valid JSON ({e.msg} at position {e.pos}); "
-                          "send a JSON object")
+            return refuse(
+                f"arguments are not valid JSON ({e.msg} at position {e.pos}); send a JSON object"
+            )
         if not isinstance(args, dict):
             return refuse("arguments must be a JSON object")
         try:

@@ -167,8 +167,7 @@ def _check_constant(value: object) -> None:
 
 def _evaluate(node: ast.expr) -> Number:
     if isinstance(node, ast.Constant):
-        value: Number = node.value
-        return _checked(value)
+        return _checked(node.value)
     if isinstance(node, ast.UnaryOp):
         return _checked(_UNARY[type(node.op)](_evaluate(node.operand)))
     if isinstance(node, ast.BinOp):

@@ -26,8 +26,40 @@ _SNIPPET_WEIGHT = 1.0
 
 # Words so common that matching on them alone would return noise.
 _STOPWORDS = frozenset(
-    "a an and are as at be by can do does for from how i in is it me of on or "
-    "the this to what when where which who why with".split()
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "me",
+        "of",
+        "on",
+        "or",
+        "the",
+        "this",
+        "to",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "with",
+    }
 )
 
 # Letters and digits; "_" separates, so "tool_calls" matches "tool calls".
