@@ -48,6 +48,9 @@ class LLMActivities:
             tools=self.tools.schemas(request.tools),
             model=request.model or self.provider.default_model,
             attempt=info.attempt,
+            elapsed_seconds=(
+                info.current_attempt_scheduled_time - info.scheduled_time
+            ).total_seconds(),
         )
         try:
             return await _heartbeating(self.provider.complete(completion))

@@ -335,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run a worker for the agent loop until Ctrl-C")
 
+    rep = sub.add_parser(
+        "replay", help="replay exported histories against this code (ok / diverged per file)"
+    )
+    rep.add_argument("paths", nargs="+", metavar="PATH", help="history JSON files or directories")
+    rep.add_argument("--json", action="store_true", help="one JSON object per file")
+
     srv = sub.add_parser("server", help="run the Temporal dev server with its Web UI")
     srv.add_argument("--ip", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=7233)
@@ -347,7 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_ASYNC_COMMANDS = {"run": cmd_run, "start": cmd_start, "result": cmd_result, "worker": cmd_worker}
+async def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from agentic_loop.replay import replay_command
+
+    return await replay_command(args.paths, as_json=args.json)
+
+
+_ASYNC_COMMANDS = {
+    "run": cmd_run,
+    "start": cmd_start,
+    "result": cmd_result,
+    "worker": cmd_worker,
+    "replay": cmd_replay,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

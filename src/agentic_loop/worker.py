@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.worker import Worker
 
 from agentic_loop.activities import LLMActivities, ToolActivities
@@ -10,6 +11,14 @@ from agentic_loop.llm.base import LLMProvider
 from agentic_loop.tools import ToolRegistry, default_registry
 from agentic_loop.transcript_cache import TranscriptCache
 from agentic_loop.workflow import AgentWorkflow
+
+# What a worker registers; the replayer must use exactly these to judge a history.
+WORKFLOWS = [AgentWorkflow]
+
+
+def data_converter() -> DataConverter:
+    """The converter of every client, worker and replayer of this program."""
+    return DataConverter.default
 
 
 def build_worker(
@@ -30,7 +39,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[AgentWorkflow],
+        workflows=WORKFLOWS,
         activities=[llm.call_llm, tool_runner.run_tool],
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,

@@ -18,6 +18,9 @@ class CompletionRequest:
     model: str | None = None
     # Which attempt of the activity this is (1-based): scripted faults count attempts.
     attempt: int = 1
+    # Seconds from the first attempt's scheduling to this attempt's, in server time (so time
+    # skipped by the test server counts): lets a fake simulate an outage of a given length.
+    elapsed_seconds: float = 0.0
 
 
 class LLMProvider(Protocol):
