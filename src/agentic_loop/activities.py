@@ -4,6 +4,7 @@ one would break every workflow already running."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
@@ -107,8 +108,12 @@ async def _heartbeating(call: Coroutine[Any, Any, LLMTurn]) -> LLMTurn:
                 return task.result()
             activity.heartbeat()
     finally:
-        # On cancellation (or any error here) the provider call must not outlive the attempt.
-        task.cancel()
+        # On cancellation (or any error here) the provider call must not outlive the attempt:
+        # wait for it to unwind, so its HTTP connection is closed before we report.
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 class ToolActivities:

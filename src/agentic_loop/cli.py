@@ -383,5 +383,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entrypoint() -> NoReturn:
+    """The console script. Once the command is done, the process exits without running the
+    interpreter's finalization: the SDK's Rust threads can still call into Python while it
+    finalizes and abort the process (temporalio/sdk-python#300), turning a good run into a
+    crash at exit."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint()

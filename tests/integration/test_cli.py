@@ -1,0 +1,141 @@
+"""The `agentic-loop` command as a person runs it: a real process, the real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from agentic_loop.llm.rule_based import RuleBasedLLM
+from agentic_loop.server import start_dev_server
+from agentic_loop.worker import build_worker
+
+CLI = [sys.executable, "-m", "agentic_loop.cli"]
+SEED_GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "OPENAI_"))}
+    env.pop("AGENTIC_LOOP_LLM", None)
+    env.update(extra)
+    return env
+
+
+async def _cli(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the command without blocking the event loop (a worker may be serving it)."""
+    process = await asyncio.create_subprocess_exec(
+        *CLI, *args, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def test_run_with_no_goal_answers_the_seed_example_in_korean() -> None:
+    """`agentic-loop run` with no arguments and no server reaches the seed goal: Korean, 8."""
+    done = await _cli("run")
+    assert done.returncode == 0, done.stderr
+    assert SEED_GOAL in done.stdout
+    assert "LLM: fake (model rule-based)" in done.stdout
+    assert "[turn 1] LLM calls calculator" in done.stdout
+    answer = done.stdout.split("Answer:", 1)[1]
+    assert "8" in answer
+    assert "입니다" in answer
+
+
+async def test_run_json_prints_one_completed_result() -> None:
+    """`run --json` prints only the AgentResult as one JSON object with the answer 126."""
+    done = await _cli("run", "--json", "What is (17 + 25) * 3?")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "completed"
+    assert "126" in result["answer"]
+    assert {"answer", "status", "workflow_id", "turns", "tool_calls"} <= set(result)
+    assert (result["turns"], result["tool_calls"]) == (2, 1)
+
+
+async def test_max_turns_option_is_applied() -> None:
+    """`--max-turns 1` stops a two-turn goal after one turn with status max_turns, exit 1."""
+    done = await _cli("run", "--json", "--max-turns", "1", "What is 2 + 2?")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["status"] == "max_turns"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "   "], "the goal is empty"),
+        (["run", "x" * 40_000], "the limit is"),
+        (["run", "--max-turns", "0", "hi"], "--max-turns must be at least 1"),
+    ],
+)
+async def test_bad_input_is_one_line_and_a_non_zero_exit(args: list[str], message: str) -> None:
+    """An empty or oversized goal, or a bad limit, is a one-line error, exit 2, no traceback."""
+    done = await _cli(*args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+async def test_an_unreachable_server_is_named_within_seconds() -> None:
+    """With TEMPORAL_ADDRESS pointing at nothing, the command fails naming it, not hanging."""
+    address = f"127.0.0.1:{_free_port()}"
+    done = await _cli("start", "hello", timeout=30, TEMPORAL_ADDRESS=address)
+    assert done.returncode == 2
+    assert address in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+async def test_start_then_result_against_a_running_server(dev_server: WorkflowEnvironment) -> None:
+    """`start` returns a workflow id at once; `result` waits for it and prints the answer."""
+    address = dev_server.client.service_client.config.target_host
+    queue = f"cli-{uuid.uuid4()}"
+    env: dict[str, Any] = {"TEMPORAL_ADDRESS": address, "AGENTIC_LOOP_TASK_QUEUE": queue}
+    started = await _cli("start", "--json", "What is 6 * 7?", **env)
+    assert started.returncode == 0, started.stderr
+    workflow_id = json.loads(started.stdout)["workflow_id"]
+    worker = build_worker(dev_server.client, task_queue=queue, provider=RuleBasedLLM())
+    async with worker:
+        done = await _cli("result", "--json", workflow_id, **env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["workflow_id"] == workflow_id
+    assert "42" in result["answer"]
+
+
+async def test_result_of_an_unknown_workflow_is_a_clear_error(
+    dev_server: WorkflowEnvironment,
+) -> None:
+    """`result` for an id the server does not know names the id, exit 2, no traceback."""
+    address = dev_server.client.service_client.config.target_host
+    done = await _cli("result", "no-such-workflow", TEMPORAL_ADDRESS=address)
+    assert done.returncode == 2
+    assert "no-such-workflow" in done.stderr
+    assert "Traceback" not in done.stderr

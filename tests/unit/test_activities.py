@@ -1,0 +1,156 @@
+"""The activities in isolation (ActivityEnvironment), and the worker's transcript cache."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from agentic_loop.activities import LLMActivities, ToolActivities
+from agentic_loop.llm.base import CompletionRequest
+from agentic_loop.llm.errors import provider_error
+from agentic_loop.tools import Tool, ToolContext, ToolRegistry, default_registry
+from agentic_loop.transcript_cache import TranscriptCache
+from agentic_loop.types import LLMRequest, LLMTurn, Message, ToolCall, ToolRequest
+
+
+class RecordingLLM:
+    """Answers "ok" and keeps every request; or raises the error it was given."""
+
+    __test__ = False
+
+    def __init__(self, error: Exception | None = None, delay: float = 0.0) -> None:
+        self.requests: list[CompletionRequest] = []
+        self.error = error
+        self.delay = delay
+        self.cancelled = False
+
+    @property
+    def name(self) -> str:
+        return "recording"
+
+    @property
+    def default_model(self) -> str:
+        return "recording-model"
+
+    async def complete(self, request: CompletionRequest) -> LLMTurn:
+        self.requests.append(request)
+        try:
+            await asyncio.sleep(self.delay)
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        if self.error:
+            raise self.error
+        return LLMTurn(content="ok")
+
+
+def _msg(role: str, content: str) -> Message:
+    return Message(role=role, content=content)
+
+
+async def test_call_llm_rebuilds_the_conversation_from_the_cache_and_the_delta() -> None:
+    """Turn 2 sends only its new messages; the provider still sees the whole conversation."""
+    llm = RecordingLLM()
+    activities = LLMActivities(llm, default_registry())
+    env = ActivityEnvironment()
+    first = [_msg("system", "s"), _msg("user", "goal")]
+    await env.run(activities.call_llm, LLMRequest(turn=1, history_length=0, new_messages=first))
+    delta = [_msg("assistant", "thinking"), _msg("user", "more")]
+    await env.run(activities.call_llm, LLMRequest(turn=2, history_length=2, new_messages=delta))
+    assert [m.content for m in llm.requests[1].messages] == ["s", "goal", "thinking", "more"]
+    assert [t["function"]["name"] for t in llm.requests[1].tools] == ["calculator", "web_search"]
+    assert llm.requests[1].model == "recording-model"
+
+
+async def test_a_retried_attempt_does_not_append_its_delta_twice() -> None:
+    """Running the same request twice (a retry) gives the provider the same conversation."""
+    llm = RecordingLLM()
+    activities = LLMActivities(llm, default_registry())
+    env = ActivityEnvironment()
+    await env.run(activities.call_llm, LLMRequest(1, 0, [_msg("user", "goal")]))
+    retry = LLMRequest(2, 1, [_msg("assistant", "a"), _msg("user", "b")])
+    await env.run(activities.call_llm, retry)
+    await env.run(activities.call_llm, retry)
+    assert len(llm.requests[1].messages) == len(llm.requests[2].messages) == 3
+
+
+async def test_call_llm_offers_only_the_tools_the_request_names() -> None:
+    """AgentInput.tools narrows the tool schemas sent to the provider."""
+    llm = RecordingLLM()
+    activities = LLMActivities(llm, default_registry())
+    request = LLMRequest(1, 0, [_msg("user", "goal")], tools=["web_search"])
+    await ActivityEnvironment().run(activities.call_llm, request)
+    assert [t["function"]["name"] for t in llm.requests[0].tools] == ["web_search"]
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(429, True), (503, True), (401, False)])
+async def test_provider_errors_become_application_errors_with_the_right_retry_flag(
+    status: int, retryable: bool
+) -> None:
+    """The activity boundary hands Temporal a retryable or non-retryable ApplicationError."""
+    llm = RecordingLLM(error=provider_error(status, "nope", retry_after=3))
+    activities = LLMActivities(llm, default_registry())
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.call_llm, LLMRequest(1, 0, [_msg("user", "g")]))
+    assert caught.value.non_retryable is (not retryable)
+    assert "nope" in caught.value.message
+
+
+async def test_cancelling_the_activity_cancels_the_provider_call() -> None:
+    """A cancellation delivered to the activity reaches the provider's in-flight call."""
+    llm = RecordingLLM(delay=30)
+    activities = LLMActivities(llm, default_registry())
+    env = ActivityEnvironment()
+    task = asyncio.create_task(env.run(activities.call_llm, LLMRequest(1, 0, [_msg("user", "g")])))
+    while not llm.requests:
+        await asyncio.sleep(0.01)
+    env.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert llm.cancelled
+
+
+async def test_run_tool_hands_the_idempotency_key_to_the_tool() -> None:
+    """The key from the workflow reaches the tool's context unchanged."""
+    seen: list[ToolContext] = []
+
+    async def remember(args: dict[str, Any], context: ToolContext) -> str:
+        seen.append(context)
+        return "done"
+
+    tools = ToolRegistry(
+        [Tool("remember", "Remembers.", {"type": "object", "properties": {}}, remember)]
+    )
+    result = await ActivityEnvironment().run(
+        ToolActivities(tools).run_tool,
+        ToolRequest(call=ToolCall(id="c1", name="remember"), idempotency_key="wf/1/c1"),
+    )
+    assert result.content == "done"
+    assert seen[0].idempotency_key == "wf/1/c1"
+
+
+def test_cache_prefix_trims_what_a_previous_attempt_appended() -> None:
+    """A cached conversation longer than asked for is cut back to the requested prefix."""
+    cache = TranscriptCache()
+    cache.store(("wf", "run"), [_msg("user", str(i)) for i in range(5)])
+    prefix = cache.prefix(("wf", "run"), 3)
+    assert prefix is not None
+    assert [m.content for m in prefix] == ["0", "1", "2"]
+    assert cache.prefix(("wf", "run"), 4) is None
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_cache_evicts_the_least_recently_used_conversation() -> None:
+    """Past its bound, the cache forgets the conversation used longest ago."""
+    cache = TranscriptCache(max_conversations=2)
+    cache.store(("a", "1"), [])
+    cache.store(("b", "1"), [])
+    assert cache.prefix(("a", "1"), 0) is not None
+    cache.store(("c", "1"), [])
+    assert cache.prefix(("b", "1"), 0) is None
+    assert cache.prefix(("a", "1"), 0) is not None
+    assert len(cache) == 2
