@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.options.sessions = ["lint", "typing", "unit", "replay", "integration"]
@@ -22,8 +24,8 @@ def install(session: nox.Session, *groups: str) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "scripts", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "scripts", "noxfile.py")
 
 
 @nox.session
@@ -49,3 +51,38 @@ def replay(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     install(session, "tests")
     session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session
+def record(session: nox.Session) -> None:
+    """Record fixtures/histories on the embedded dev server (not a default session).
+    `-- --suffix v2` keeps the old histories; `-- --overwrite` replaces them."""
+    install(session)
+    session.run("python", "scripts/record_histories.py", *session.posargs)
+
+
+@nox.session
+def live(session: nox.Session) -> None:
+    """The seed's example against the real OpenAI API (not a default session: it costs tokens).
+    Uses OPENAI_API_KEY, and OPENAI_MODEL / OPENAI_BASE_URL if set."""
+    if not os.environ.get("OPENAI_API_KEY", "").strip():
+        session.skip("OPENAI_API_KEY is not set: export it to run the seed's example on OpenAI")
+    install(session, "tests")
+    session.run("pytest", "tests/live", *session.posargs, env={"AGENTIC_LOOP_LIVE": "1"})
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """Opt-in, a few minutes: conversations under repeated worker kills, then a report."""
+    install(session, "tests")
+    session.run("python", "tests/soak/soak.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """agentic-loop against the naive design (not a default session: about ten minutes);
+    docs/performance.md explains the figures. `-- --quick` for a short run while developing,
+    `-- --tune` for the worker settings behind the recommended defaults."""
+    install(session)
+    session.install("matplotlib")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -15,6 +15,7 @@ from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
 from agentic_loop.tools.base import ToolContext, ToolRegistry
 from agentic_loop.transcript_cache import TranscriptCache
 from agentic_loop.types import (
+    LLM_ROLES,
     LLMRequest,
     LLMTurn,
     Message,
@@ -45,7 +46,8 @@ class LLMActivities:
         info = activity.info()
         messages = await self._conversation(request)
         completion = CompletionRequest(
-            messages=list(messages),
+            # The approval audit trail is for people; the LLM sees the conversation only.
+            messages=[m for m in messages if m.role in LLM_ROLES],
             tools=self.tools.schemas(request.tools),
             model=request.model or self.provider.default_model,
             attempt=info.attempt,
@@ -60,39 +62,46 @@ class LLMActivities:
 
     async def _conversation(self, request: LLMRequest) -> list[Message]:
         info = activity.info()
-        key = (info.workflow_id or "", info.workflow_run_id or "")
-        messages = (
-            [] if request.history_length == 0 else self.cache.prefix(key, request.history_length)
-        )
+        key = request.conversation_id or f"{info.workflow_id}/{info.workflow_run_id}"
+        length = request.history_length
+        messages = [] if length == 0 else self.cache.prefix(key, length)
         if messages is None:
-            messages = await _fetch_transcript(key, request.history_length)
+            messages = await _fetch_transcript(info.workflow_id or "", info.workflow_run_id, length)
         messages.extend(request.new_messages)
         self.cache.store(key, messages)
         return messages
 
 
-async def _fetch_transcript(key: tuple[str, str], length: int) -> list[Message]:
-    """Ask the workflow for messages [0, length): after a worker restart, on another worker,
-    or after continue-as-new. Queries are not recorded, so this adds nothing to history."""
-    if length == 0:
-        return []
-    workflow_id, run_id = key
-    handle = activity.client().get_workflow_handle(workflow_id, run_id=run_id)
-    messages: list[Message] = []
-    while len(messages) < length:
-        page = await handle.query(
-            "transcript",
-            TranscriptRequest(
-                start=len(messages), end=min(length, len(messages) + TRANSCRIPT_PAGE_SIZE)
-            ),
-            result_type=TranscriptPage,
+async def _fetch_transcript(workflow_id: str, run_id: str | None, length: int) -> list[Message]:
+    """Ask the workflow for messages [0, length): after a worker restart, on another worker, or
+    after continue-as-new, following the chain of runs back for what an earlier run holds.
+    Queries are not recorded, so this adds nothing to history."""
+    client = activity.client()
+    runs: list[list[Message]] = []  # newest run first
+    end = length
+    while end > 0:
+        if run_id is None:
+            raise RuntimeError(f"workflow {workflow_id} no longer holds messages before {end}")
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        # An empty page first: it says where this run's messages start, and who holds the rest.
+        head = await handle.query(
+            "transcript", TranscriptRequest(start=end, end=end), result_type=TranscriptPage
         )
-        if not page.messages:
-            raise RuntimeError(
-                f"workflow {workflow_id} holds {page.total} messages, fewer than {length}"
+        held: list[Message] = []
+        position = head.base
+        while position < end:
+            page = await handle.query(
+                "transcript",
+                TranscriptRequest(start=position, end=min(end, position + TRANSCRIPT_PAGE_SIZE)),
+                result_type=TranscriptPage,
             )
-        messages.extend(page.messages)
-    return messages
+            if not page.messages:
+                raise RuntimeError(f"workflow {workflow_id} holds fewer than {end} messages")
+            held.extend(page.messages)
+            position += len(page.messages)
+        runs.append(held)
+        end, run_id = head.base, head.previous_run_id
+    return [message for held in reversed(runs) for message in held]
 
 
 async def _heartbeating(call: Coroutine[Any, Any, LLMTurn]) -> LLMTurn:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -22,13 +23,29 @@ from temporalio.service import RPCError, RPCStatusCode
 from agentic_loop import server as embedded
 from agentic_loop.config import DEFAULT_GOAL, ConfigError, Settings, default_db_path
 from agentic_loop.llm import LLMProvider, provider_from_settings
+from agentic_loop.policies import MAX_GOAL_CHARS
 from agentic_loop.types import AgentInput, AgentResult, Message, TranscriptPage, TranscriptRequest
 from agentic_loop.worker import build_worker
-from agentic_loop.workflow import MAX_GOAL_CHARS, AgentWorkflow
+from agentic_loop.workflow import AgentWorkflow
 
 DEFAULT_ADDRESS = "localhost:7233"
 CONNECT_TIMEOUT_SECONDS = 10.0
 POLL_SECONDS = 0.2
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Warnings of the SDK (a retried LLM call, say) as one line each, without a traceback:
+    the command's own output says what happened, and tracebacks are for the worker's logs."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return super().format(record)
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter("agentic-loop: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
 
 
 class CLIError(Exception):
@@ -65,7 +82,16 @@ async def temporal_for_run(
             settings.temporal_address,
         )
         return
-    env = await embedded.start_dev_server(namespace=settings.namespace, db_filename=db_filename)
+    # The dev server inherits our stdout and prints a banner on it; `--json` output must be
+    # the result alone, so the server is started with stdout pointing at stderr.
+    sys.stdout.flush()
+    saved_stdout = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        env = await embedded.start_dev_server(namespace=settings.namespace, db_filename=db_filename)
+    finally:
+        os.dup2(saved_stdout, 1)
+        os.close(saved_stdout)
     try:
         where = "embedded dev server" + (f" ({db_filename})" if db_filename else " (ephemeral)")
         yield env.client, where
@@ -208,12 +234,20 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                         await follower
             if not quiet:
                 await printer.poll(handle)
+    await _close(provider)
     if quiet:
         print(_result_json(result), file=out)
     else:
         _print_result(result, out)
         print(f"({time.monotonic() - started:.1f} s)", file=out)
     return _exit_code(result)
+
+
+async def _close(provider: LLMProvider | None) -> None:
+    """Close the provider's HTTP client (OpenAI's), once the worker no longer uses it."""
+    aclose = getattr(provider, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _address(settings: Settings) -> str:
@@ -264,6 +298,7 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with worker:
         await stop.wait()
+    await _close(provider)
     return 0
 
 
@@ -370,6 +405,7 @@ _ASYNC_COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _configure_logging()
     try:
         settings = Settings.from_env()
         if args.command == "server":

@@ -1,8 +1,9 @@
 """The worker's copy of each conversation, so the LLM activity's input can be a delta.
 
-Keyed by (workflow id, run id). The transcript only ever grows, so any cached copy at least
-`history_length` long holds the right prefix; a shorter or missing one is a miss, and the
-activity then asks the workflow itself (the `transcript` query).
+Keyed by conversation id (the first run's id, which continue-as-new keeps). The transcript
+only ever grows, so any cached copy at least `history_length` long holds the right prefix;
+a shorter or missing one is a miss, and the activity then asks the workflow itself (the
+`transcript` query).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections import OrderedDict
 
 from agentic_loop.types import Message
 
-ConversationKey = tuple[str, str]
+ConversationKey = str
 
 
 class TranscriptCache:

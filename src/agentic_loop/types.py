@@ -12,7 +12,7 @@ from enum import StrEnum
 
 
 class AgentStatus(StrEnum):
-    """How an agent run ended (or that it has not ended yet)."""
+    """How an agent run (or, in a conversation, one request) ended, or that it has not."""
 
     RUNNING = "running"
     COMPLETED = "completed"
@@ -22,6 +22,9 @@ class AgentStatus(StrEnum):
     REFUSED = "refused"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # Conversations only: ended by the `end` signal, or by no message within the idle timeout.
+    ENDED = "ended"
+    IDLE_TIMEOUT = "idle_timeout"
 
 
 @dataclass
@@ -45,17 +48,25 @@ class ToolResult:
     is_error: bool = False
 
 
+# Roles the LLM is shown; other entries of the transcript (the approval audit trail) are not.
+LLM_ROLES = frozenset({"system", "user", "assistant", "tool"})
+
+
 @dataclass
 class Message:
-    """One entry of the transcript, in Chat Completions terms."""
+    """One entry of the transcript, in Chat Completions terms, plus audit entries."""
 
-    role: str  # "system" | "user" | "assistant" | "tool"
+    # "system" | "user" | "assistant" | "tool", or "approval" for a recorded decision.
+    role: str
     content: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
-    # For role "tool": which call this answers, the tool's name, and whether it refused.
+    # For role "tool" (and "approval"): which call this is about, the tool's name, and
+    # whether the tool refused (or the call was rejected).
     tool_call_id: str | None = None
     name: str | None = None
     is_error: bool = False
+    # Workflow time (ISO 8601) at which the entry was made; set on audit entries.
+    at: str | None = None
 
 
 @dataclass
@@ -108,6 +119,46 @@ class AgentInput:
     llm_timeout_seconds: float = 120.0
     tool_retry: RetrySettings = field(default_factory=lambda: RetrySettings(maximum_attempts=3))
     tool_timeout_seconds: float = 60.0
+    # A conversation: after each answer, wait for the next `send_message` (or `end`).
+    chat: bool = False
+    idle_timeout_seconds: float = 3600.0
+    # Tools whose calls wait for `approve` / `reject`; no decision in time counts as rejected.
+    approval_required: list[str] = field(default_factory=list)
+    approval_timeout_seconds: float = 24 * 3600.0
+    # Ends the run with status max_tokens once this many tokens were used in all.
+    max_total_tokens: int | None = None
+    # Continue-as-new once history has this many events (None: when Temporal suggests it).
+    continue_as_new_after_events: int | None = None
+    # Set only by the workflow itself, on continue-as-new.
+    carried: CarriedState | None = None
+
+
+@dataclass
+class PendingRequest:
+    """A user message accepted by `send_message` and not yet answered."""
+
+    number: int
+    text: str
+
+
+@dataclass
+class CarriedState:
+    """What one run hands the next at continue-as-new. Messages the LLM has already been sent
+    stay behind (in the earlier runs and the workers' caches); only the rest is carried."""
+
+    conversation_id: str
+    previous_run_id: str
+    # Global index of the first carried message; `messages` continue the transcript from it.
+    transcript_base: int
+    messages: list[Message]
+    sent: int
+    turns: int
+    request_turns: int
+    tool_calls: int
+    usage: Usage
+    requests: int
+    answered: int
+    inbox: list[PendingRequest] = field(default_factory=list)
 
 
 @dataclass
@@ -125,6 +176,8 @@ class LLMRequest:
     new_messages: list[Message] = field(default_factory=list)
     model: str | None = None
     tools: list[str] | None = None
+    # The same across continue-as-new, so the worker's cached copy outlives a run.
+    conversation_id: str = ""
 
 
 @dataclass
@@ -159,9 +212,50 @@ class TranscriptRequest:
 
 @dataclass
 class TranscriptPage:
+    """messages[start:start+len(messages)] of the whole conversation (global indices)."""
+
     messages: list[Message]
     start: int
     total: int
+    # This run holds messages from `base` on; earlier ones are in `previous_run_id`'s run.
+    base: int = 0
+    previous_run_id: str | None = None
+
+
+@dataclass
+class UserMessage:
+    """Argument of the `send_message` update."""
+
+    text: str
+    # Return only once the agent answered this message (else as soon as it is accepted).
+    wait_for_answer: bool = False
+
+
+@dataclass
+class Reply:
+    """Result of the `send_message` update."""
+
+    request: int
+    status: AgentStatus
+    answer: str | None = None
+
+
+@dataclass
+class ApprovalRequest:
+    """Argument of the `approve` and `reject` updates; no call id means every pending call."""
+
+    call_id: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class ApprovalDecision:
+    call_id: str
+    approved: bool
+    reason: str
+    # "user", or "timeout" when nobody decided in time.
+    decided_by: str
+    at: str
 
 
 @dataclass
@@ -169,11 +263,19 @@ class AgentProgress:
     """Answer of the `status` query."""
 
     status: AgentStatus
+    # "thinking", "running tools", "waiting for approval", "waiting for the user", "done".
     phase: str
     turns: int
     tool_calls: int
     usage: Usage
     transcript_length: int
+    chat: bool = False
+    requests: int = 0
+    # Calls running now, and those of them waiting for a decision.
+    pending_tool_calls: list[ToolCall] = field(default_factory=list)
+    awaiting_approval: list[ToolCall] = field(default_factory=list)
+    turns_left: int = 0
+    tokens_left: int | None = None
 
 
 @dataclass
@@ -189,3 +291,8 @@ class AgentResult:
     # Why the run failed, in words a person can act on; None unless status is failed.
     error: str | None = None
     transcript_length: int = 0
+    # This run's messages (the newest ones only, if they would make the result too large);
+    # the whole conversation is always readable through the `transcript` query.
+    transcript: list[Message] = field(default_factory=list)
+    transcript_start: int = 0
+    requests: int = 1

@@ -31,12 +31,12 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-async def _cli(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+async def _cli(*args: str, deadline: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the command without blocking the event loop (a worker may be serving it)."""
     process = await asyncio.create_subprocess_exec(
         *CLI, *args, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    out, err = await asyncio.wait_for(process.communicate(), deadline)
     assert process.returncode is not None
     return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
 
@@ -98,7 +98,7 @@ async def test_bad_input_is_one_line_and_a_non_zero_exit(args: list[str], messag
 async def test_an_unreachable_server_is_named_within_seconds() -> None:
     """With TEMPORAL_ADDRESS pointing at nothing, the command fails naming it, not hanging."""
     address = f"127.0.0.1:{_free_port()}"
-    done = await _cli("start", "hello", timeout=30, TEMPORAL_ADDRESS=address)
+    done = await _cli("start", "hello", deadline=30, TEMPORAL_ADDRESS=address)
     assert done.returncode == 2
     assert address in done.stderr
     assert "Traceback" not in done.stderr

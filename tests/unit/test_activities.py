@@ -24,6 +24,7 @@ class RecordingLLM:
 
     def __init__(self, error: Exception | None = None, delay: float = 0.0) -> None:
         self.requests: list[CompletionRequest] = []
+        self.called = asyncio.Event()
         self.error = error
         self.delay = delay
         self.cancelled = False
@@ -38,6 +39,7 @@ class RecordingLLM:
 
     async def complete(self, request: CompletionRequest) -> LLMTurn:
         self.requests.append(request)
+        self.called.set()
         try:
             await asyncio.sleep(self.delay)
         except asyncio.CancelledError:
@@ -106,8 +108,7 @@ async def test_cancelling_the_activity_cancels_the_provider_call() -> None:
     activities = LLMActivities(llm, default_registry())
     env = ActivityEnvironment()
     task = asyncio.create_task(env.run(activities.call_llm, LLMRequest(1, 0, [_msg("user", "g")])))
-    while not llm.requests:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(llm.called.wait(), timeout=10)
     env.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -136,21 +137,21 @@ async def test_run_tool_hands_the_idempotency_key_to_the_tool() -> None:
 def test_cache_prefix_trims_what_a_previous_attempt_appended() -> None:
     """A cached conversation longer than asked for is cut back to the requested prefix."""
     cache = TranscriptCache()
-    cache.store(("wf", "run"), [_msg("user", str(i)) for i in range(5)])
-    prefix = cache.prefix(("wf", "run"), 3)
+    cache.store("wf/run", [_msg("user", str(i)) for i in range(5)])
+    prefix = cache.prefix("wf/run", 3)
     assert prefix is not None
     assert [m.content for m in prefix] == ["0", "1", "2"]
-    assert cache.prefix(("wf", "run"), 4) is None
+    assert cache.prefix("wf/run", 4) is None
     assert (cache.hits, cache.misses) == (1, 1)
 
 
 def test_cache_evicts_the_least_recently_used_conversation() -> None:
     """Past its bound, the cache forgets the conversation used longest ago."""
     cache = TranscriptCache(max_conversations=2)
-    cache.store(("a", "1"), [])
-    cache.store(("b", "1"), [])
-    assert cache.prefix(("a", "1"), 0) is not None
-    cache.store(("c", "1"), [])
-    assert cache.prefix(("b", "1"), 0) is None
-    assert cache.prefix(("a", "1"), 0) is not None
+    cache.store("a", [])
+    cache.store("b", [])
+    assert cache.prefix("a", 0) is not None
+    cache.store("c", [])
+    assert cache.prefix("b", 0) is None
+    assert cache.prefix("a", 0) is not None
     assert len(cache) == 2

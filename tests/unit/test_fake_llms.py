@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from support import SCRIPTS
 
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.errors import ProviderError
@@ -14,6 +13,7 @@ from agentic_loop.llm.rule_based import RuleBasedLLM, find_expression, find_sear
 from agentic_loop.llm.scripted import ScriptedLLM, ScriptError
 from agentic_loop.tools import default_registry
 from agentic_loop.types import Message, ToolCall
+from support import SCRIPTS
 
 TOOLS = default_registry().schemas()
 
@@ -91,7 +91,7 @@ def test_scripted_rejects_a_malformed_script_file(tmp_path: Path) -> None:
     """Broken JSON, no turns, or a turn without a tool name are ScriptErrors naming the file."""
     bad_json = tmp_path / "bad.json"
     bad_json.write_text("{", encoding="utf-8")
-    with pytest.raises(ScriptError, match="bad.json"):
+    with pytest.raises(ScriptError, match=r"bad\.json"):
         ScriptedLLM.from_file(bad_json)
     with pytest.raises(ScriptError, match="turns"):
         ScriptedLLM.from_data({"turns": []})

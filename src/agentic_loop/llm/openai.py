@@ -138,15 +138,17 @@ class OpenAIProvider:
                 tools=tools if tools else openai.omit,
                 tool_choice="auto" if tools else openai.omit,
             )
-        except openai.APITimeoutError as e:
+        # `from None` everywhere: Temporal records an exception's cause chain in history, and
+        # the SDK's own error may quote the (unredacted) key.
+        except openai.APITimeoutError:
             raise provider_error(
                 None, f"the OpenAI request timed out after {self.timeout:g}s"
-            ) from e
+            ) from None
         except openai.APIConnectionError as e:
             reason = self._redact(str(e.__cause__ or e))
-            raise provider_error(None, f"could not connect to {self.base_url}: {reason}") from e
+            raise provider_error(None, f"could not connect to {self.base_url}: {reason}") from None
         except openai.APIStatusError as e:
-            raise self._status_error(e) from e
+            raise self._status_error(e) from None
         return self._turn(response)
 
     def _status_error(self, e: openai.APIStatusError) -> ProviderError:

@@ -1,0 +1,82 @@
+"""The loop's fixed choices: prompts, limits, retry policies, and what the UI shows.
+
+Pure functions and constants, imported by the workflow (so they must stay deterministic).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+from agentic_loop.types import Message, RetrySettings, ToolCall
+
+MAX_GOAL_CHARS = 32_000
+MAX_MESSAGE_CHARS = 32_000
+# How many times an empty LLM reply is answered with a nudge before the run fails.
+MAX_EMPTY_REPLIES = 2
+# The result carries the newest messages up to this many characters: well below Temporal's
+# 2 MB payload limit, whatever the length of the conversation.
+RESULT_TRANSCRIPT_CHARS = 256_000
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are an agent that reaches the user's goal step by step. Use the tools you are given "
+    "when they help: the calculator for any arithmetic, web_search to look things up. When "
+    "the goal is reached, answer without calling a tool, in the language of the user's goal."
+)
+EMPTY_REPLY_NUDGE = (
+    "Your last reply was empty. Either call one of the tools or give your final answer."
+)
+
+
+def retry_policy(settings: RetrySettings) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=settings.initial_interval_seconds),
+        backoff_coefficient=settings.backoff_coefficient,
+        maximum_interval=timedelta(seconds=settings.maximum_interval_seconds),
+        maximum_attempts=settings.maximum_attempts,
+    )
+
+
+def seconds(value: float | None) -> timedelta | None:
+    return timedelta(seconds=value) if value is not None else None
+
+
+def tool_summary(call: ToolCall, limit: int = 80) -> str:
+    """What the Temporal UI shows for a tool activity, e.g. "calculator: 5 + 3"."""
+    try:
+        args = json.loads(call.arguments)
+    except json.JSONDecodeError:
+        args = call.arguments
+    if isinstance(args, dict) and len(args) == 1:
+        shown = str(next(iter(args.values())))
+    elif isinstance(args, dict):
+        shown = ", ".join(f"{k}={v}" for k, v in args.items())
+    else:
+        shown = str(args)
+    text = f"{call.name}: {shown}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def failure_message(error: ActivityError) -> str:
+    """The innermost cause of an activity failure: the provider's or the tool's own words."""
+    cause: BaseException | None = error.cause
+    while isinstance(cause, ActivityError) and cause.cause is not None:
+        cause = cause.cause
+    return str(cause) if cause is not None else str(error)
+
+
+def _size(message: Message) -> int:
+    return len(message.content) + sum(len(c.arguments) + len(c.name) for c in message.tool_calls)
+
+
+def newest_that_fit(messages: list[Message], budget: int) -> list[Message]:
+    """The longest tail of `messages` whose text fits in `budget` characters."""
+    used = 0
+    for index in range(len(messages) - 1, -1, -1):
+        used += _size(messages[index])
+        if used > budget:
+            return messages[index + 1 :]
+    return list(messages)
