@@ -157,6 +157,7 @@ class CarriedState:
     tool_calls: int
     usage: Usage
     requests: int
+    current: int
     answered: int
     inbox: list[PendingRequest] = field(default_factory=list)
 

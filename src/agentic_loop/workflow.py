@@ -94,7 +94,8 @@ class AgentWorkflow:
             self._request_turns = 0
             self._tool_calls = 0
             self._usage = Usage()
-            self._requests = 1  # the goal is the first request
+            self._requests = 1  # requests received; the goal is the first
+            self._current = 1  # the request being worked on (or last worked on)
             self._answered = 0
             self._inbox: list[PendingRequest] = []
         else:
@@ -108,6 +109,7 @@ class AgentWorkflow:
             self._tool_calls = carried.tool_calls
             self._usage = carried.usage
             self._requests = carried.requests
+            self._current = carried.current
             self._answered = carried.answered
             self._inbox = list(carried.inbox)
 
@@ -129,10 +131,10 @@ class AgentWorkflow:
 
     async def _converse(self) -> AgentResult:
         while True:
-            if self._answered < self._requests:
+            if self._answered < self._current:
                 status, answer, error = await self._work_on_request()
-                self._answered = self._requests
-                self._replies[self._requests] = Reply(self._requests, status, answer)
+                self._answered = self._current
+                self._replies[self._current] = Reply(self._current, status, answer)
                 if not self._input.chat or status not in _REQUEST_ENDINGS:
                     return self._finish(status, answer, error)
             ending = await self._wait_for_user()
@@ -202,6 +204,7 @@ class AgentWorkflow:
             return AgentStatus.ENDED
         request = self._inbox.pop(0)
         self._transcript.append(Message(role="user", content=request.text))
+        self._current = request.number
         self._request_turns = 0
         return None
 
@@ -228,6 +231,7 @@ class AgentWorkflow:
             tool_calls=self._tool_calls,
             usage=self._usage,
             requests=self._requests,
+            current=self._current,
             answered=self._answered,
             inbox=list(self._inbox),
         )
