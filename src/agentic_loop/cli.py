@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any, NoReturn, TextIO
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
@@ -24,7 +24,14 @@ from agentic_loop import server as embedded
 from agentic_loop.config import DEFAULT_GOAL, ConfigError, Settings, default_db_path
 from agentic_loop.llm import LLMProvider, provider_from_settings
 from agentic_loop.policies import MAX_GOAL_CHARS
-from agentic_loop.types import AgentInput, AgentResult, Message, TranscriptPage, TranscriptRequest
+from agentic_loop.types import (
+    AgentInput,
+    AgentResult,
+    AgentStatus,
+    Message,
+    TranscriptPage,
+    TranscriptRequest,
+)
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow
 
@@ -107,10 +114,16 @@ def _validate_goal(goal: str) -> str:
     return goal
 
 
-def _agent_input(args: argparse.Namespace) -> AgentInput:
+def _agent_input(args: argparse.Namespace, settings: Settings) -> AgentInput:
     if args.max_turns < 1:
         _fail("--max-turns must be at least 1")
-    return AgentInput(goal=_validate_goal(args.goal), max_turns=args.max_turns, model=args.model)
+    return AgentInput(
+        goal=_validate_goal(args.goal),
+        max_turns=args.max_turns,
+        model=args.model,
+        chat=getattr(args, "chat", False),
+        approval_required=list(args.approve_tool or settings.approval_tools),
+    )
 
 
 def _result_json(result: AgentResult) -> str:
@@ -131,10 +144,12 @@ def _shorten(text: str, limit: int = 300) -> str:
 class StepPrinter:
     """Shows the conversation as it grows, read through the `transcript` query."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, *, show_answers: bool = False) -> None:
         self.out = out
         self.seen = 2  # the system prompt and the goal are shown before the run
         self.turn = 0
+        # A chat shows each answer as it comes; `run` prints the final one at the end.
+        self.show_answers = show_answers
 
     def show(self, messages: Sequence[Message]) -> None:
         for message in messages:
@@ -144,7 +159,9 @@ class StepPrinter:
                     print(
                         f"[turn {self.turn}] LLM calls {call.name}({call.arguments})", file=self.out
                     )
-                if not message.tool_calls:
+                if not message.tool_calls and self.show_answers:
+                    print(f"agent> {message.content}", file=self.out)
+                elif not message.tool_calls:
                     print(f"[turn {self.turn}] LLM answers", file=self.out)
             elif message.role == "tool":
                 mark = "refused" if message.is_error else "->"
@@ -152,7 +169,9 @@ class StepPrinter:
                     f"[turn {self.turn}] {message.name} {mark} {_shorten(message.content)}",
                     file=self.out,
                 )
-            elif message.role == "user":
+            elif message.role == "approval":
+                print(f"[turn {self.turn}] {message.name} {message.content}", file=self.out)
+            elif message.role == "user" and not self.show_answers:
                 print(f"[user] {_shorten(message.content)}", file=self.out)
         self.out.flush()
 
@@ -194,12 +213,13 @@ def _print_result(result: AgentResult, out: TextIO) -> None:
 
 
 def _exit_code(result: AgentResult) -> int:
-    return 0 if result.status.value == "completed" else 1
+    """0 for a goal reached or a conversation ended by its person; 1 for any other ending."""
+    return 0 if result.status in (AgentStatus.COMPLETED, AgentStatus.ENDED) else 1
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     started = time.monotonic()
-    agent_input = _agent_input(args)
+    agent_input = _agent_input(args, settings)
     out = sys.stdout
     quiet = args.json
     provider = None if args.no_worker else provider_from_settings(settings)
@@ -255,7 +275,7 @@ def _address(settings: Settings) -> str:
 
 
 async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
-    agent_input = _agent_input(args)
+    agent_input = _agent_input(args, settings)
     client = await connect(_address(settings), settings.namespace)
     workflow_id = args.id or f"agent-{uuid.uuid4().hex[:12]}"
     await client.start_workflow(
@@ -338,6 +358,13 @@ def _add_goal_options(parser: argparse.ArgumentParser) -> None:
         help="stop after this many LLM turns (default %(default)s)",
     )
     parser.add_argument("--model", default=None, help="model name (default: the provider's)")
+    parser.add_argument(
+        "--approve-tool",
+        action="append",
+        metavar="TOOL",
+        help="ask a person before each call of this tool (repeatable; default: "
+        "AGENTIC_LOOP_APPROVAL_TOOLS)",
+    )
     parser.add_argument("--id", default=None, help="workflow id (default: a new random one)")
     parser.add_argument("--json", action="store_true", help="print only the result, as JSON")
 
@@ -363,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="start an agent and print its workflow id")
     start.add_argument("goal", help="what the agent should do")
     _add_goal_options(start)
+    start.add_argument(
+        "--chat", action="store_true", help="keep the conversation open for more messages"
+    )
 
     result = sub.add_parser("result", help="wait for an agent's result and print it")
     result.add_argument("workflow_id")
@@ -385,6 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="SQLite file for history (default: AGENTIC_LOOP_DB or the user data dir)",
     )
+    # Imported here: the conversation commands build on this module's helpers.
+    from agentic_loop.conversation_cli import add_commands
+
+    add_commands(sub, _add_goal_options)
     return parser
 
 
@@ -410,7 +444,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "server":
             return cmd_server(args, settings)
-        return asyncio.run(_ASYNC_COMMANDS[args.command](args, settings))
+        handler: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = (
+            getattr(args, "handler", None) or _ASYNC_COMMANDS[args.command]
+        )
+        return asyncio.run(handler(args, settings))
     except (CLIError, ConfigError) as e:
         print(f"agentic-loop: error: {e}", file=sys.stderr)
         return 2
@@ -431,4 +468,8 @@ def entrypoint() -> NoReturn:
 
 
 if __name__ == "__main__":
-    entrypoint()
+    # Through the package's module, not this `__main__` copy of it, so that the conversation
+    # commands and this module share one CLIError class.
+    from agentic_loop.cli import entrypoint as _entrypoint
+
+    _entrypoint()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
@@ -13,6 +13,8 @@ DEFAULT_TASK_QUEUE = "agentic-loop"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
+# The Web UI of docker-compose.yml and that of the dev server: the origins a codec server answers.
+DEFAULT_CODEC_CORS_ORIGINS = ("http://localhost:8088", "http://localhost:8233")
 
 
 class ConfigError(ValueError):
@@ -35,6 +37,25 @@ class Settings:
     openai_base_url: str | None = None
     openai_model: str = DEFAULT_OPENAI_MODEL
     db_filename: Path | None = None
+    # Tools whose calls wait for a person's approve/reject (AGENTIC_LOOP_APPROVAL_TOOLS=a,b).
+    approval_tools: tuple[str, ...] = ()
+    # Every TEMPORAL_* variable, handed to temporalio.envconfig (address, namespace, API key,
+    # TLS, profile, temporal.toml path) so the SDK's own rules apply. Hidden from repr: it
+    # may hold an API key or a private key.
+    temporal_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # host:port of the Prometheus endpoint; None for no metrics endpoint.
+    metrics_address: str | None = None
+    # "otlp", "console" or "off"; None: "otlp" when an OTLP endpoint is set, else "off".
+    tracing: str | None = None
+    otlp_endpoint: str | None = None
+    service_name: str = "agentic-loop"
+    # "json" (one object a line), "text" (key=value); "text" unless set.
+    log_format: str = "text"
+    log_level: str = "INFO"
+    # "id:base64key,id:base64key": the first encrypts, all decrypt. Key material: no repr.
+    codec_keys: str | None = field(default=None, repr=False)
+    codec_token: str | None = field(default=None, repr=False)
+    codec_cors_origins: tuple[str, ...] = DEFAULT_CODEC_CORS_ORIGINS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -54,6 +75,28 @@ class Settings:
             openai_base_url=get("OPENAI_BASE_URL"),
             openai_model=get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
             db_filename=Path(db).expanduser() if db else None,
+            approval_tools=tuple(
+                t.strip()
+                for t in (get("AGENTIC_LOOP_APPROVAL_TOOLS") or "").split(",")
+                if t.strip()
+            ),
+            temporal_env=tuple(
+                sorted((k, v) for k, v in env.items() if k.startswith("TEMPORAL_") and v.strip())
+            ),
+            metrics_address=get("AGENTIC_LOOP_METRICS_ADDRESS"),
+            tracing=get("AGENTIC_LOOP_TRACING"),
+            otlp_endpoint=get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            service_name=get("OTEL_SERVICE_NAME") or "agentic-loop",
+            log_format=(get("AGENTIC_LOOP_LOG_FORMAT") or "text").lower(),
+            log_level=(get("AGENTIC_LOOP_LOG_LEVEL") or "INFO").upper(),
+            codec_keys=get("AGENTIC_LOOP_CODEC_KEYS"),
+            codec_token=get("AGENTIC_LOOP_CODEC_TOKEN"),
+            codec_cors_origins=tuple(
+                o.strip().rstrip("/")
+                for o in (get("AGENTIC_LOOP_CODEC_CORS_ORIGINS") or "").split(",")
+                if o.strip()
+            )
+            or DEFAULT_CODEC_CORS_ORIGINS,
         )
 
     @property

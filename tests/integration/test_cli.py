@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from cli_support import run_cli as _cli
 from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.llm.rule_based import RuleBasedLLM
 from agentic_loop.server import start_dev_server
 from agentic_loop.worker import build_worker
 
-CLI = [sys.executable, "-m", "agentic_loop.cli"]
 SEED_GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "OPENAI_"))}
-    env.pop("AGENTIC_LOOP_LLM", None)
-    env.update(extra)
-    return env
-
-
-async def _cli(*args: str, deadline: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the command without blocking the event loop (a worker may be serving it)."""
-    process = await asyncio.create_subprocess_exec(
-        *CLI, *args, env=_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(process.communicate(), deadline)
-    assert process.returncode is not None
-    return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
 
 
 def _free_port() -> int:

@@ -61,6 +61,38 @@ def _balance(expr: str) -> str:
     return expr
 
 
+_FOLLOW_UP_EN = re.compile(
+    r"^\W*(?:and\s+|then\s+)?(?:what\s+about\s+|now\s+)?(?P<op>plus|minus|times|"
+    r"multiplied\s+by|divided\s+by|over|[+\-*/x×÷])\s*(?P<n>-?\d+(?:\.\d+)?)",
+    re.IGNORECASE,
+)
+_FOLLOW_UP_KO = re.compile(
+    r"(?P<n>-?\d+(?:\.\d+)?)\s*(?:을|를|으로|로)?\s*(?P<op>더|빼|곱|나누|나눠)"
+)
+_FOLLOW_UP_OPS = {
+    "plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "divided by": "/",
+    "over": "/", "x": "*", "×": "*", "÷": "/", "더": "+", "빼": "-", "곱": "*", "나누": "/",
+    "나눠": "/",
+}  # fmt: skip
+
+
+def find_follow_up(text: str, previous: str) -> str | None:
+    """ "and plus 16?" after a result of 84 becomes "84 + 16"."""
+    for pattern in (_FOLLOW_UP_EN, _FOLLOW_UP_KO):
+        match = pattern.search(text)
+        if match:
+            op = " ".join(match.group("op").lower().split())
+            return f"{previous} {_FOLLOW_UP_OPS.get(op, op)} {match.group('n')}"
+    return None
+
+
+def _last_result(messages: list[Message]) -> str | None:
+    for message in reversed(messages):
+        if message.role == "tool" and message.name == "calculator" and not message.is_error:
+            return message.content
+    return None
+
+
 def find_search_query(text: str) -> str | None:
     for pattern in (_SEARCH_EN, _SEARCH_KO):
         match = pattern.search(text)
@@ -202,16 +234,22 @@ class RuleBasedLLM:
         korean = is_korean(goal)
         offered = {t.get("function", {}).get("name") for t in request.tools}
         if not any(m.role == "assistant" for m in after):
-            calls = self._plan(goal, offered, turn=sum(m.role == "assistant" for m in messages))
+            previous = _last_result(messages[:user_index])
+            calls = self._plan(
+                goal, offered, turn=sum(m.role == "assistant" for m in messages), previous=previous
+            )
             if calls:
                 return self._turn(request, tool_calls=calls)
             return self._turn(request, content=self._cannot_help(goal, korean))
         results = [m for m in after if m.role == "tool"]
         return self._turn(request, content=self._answer(results, messages, korean))
 
-    def _plan(self, goal: str, offered: set[str | None], turn: int) -> list[ToolCall]:
+    def _plan(
+        self, goal: str, offered: set[str | None], turn: int, previous: str | None = None
+    ) -> list[ToolCall]:
         calls: list[ToolCall] = []
-        expression = find_expression(goal)
+        follow_up = find_follow_up(goal, previous) if previous is not None else None
+        expression = follow_up or find_expression(goal)
         if expression and "calculator" in offered:
             calls.append(self._call(turn, len(calls), "calculator", {"expression": expression}))
         query = find_search_query(goal)
