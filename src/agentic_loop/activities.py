@@ -12,6 +12,7 @@ from temporalio import activity
 
 from agentic_loop.llm.base import CompletionRequest, LLMProvider
 from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
+from agentic_loop.policies import llm_turn_key, message_checksum, tool_message, tool_result_key
 from agentic_loop.tools.base import ToolContext, ToolRegistry
 from agentic_loop.transcript_cache import TranscriptCache
 from agentic_loop.types import (
@@ -56,20 +57,52 @@ class LLMActivities:
             ).total_seconds(),
         )
         try:
-            return await _heartbeating(self.provider.complete(completion))
+            turn = await _heartbeating(self.provider.complete(completion))
         except ProviderError as e:
             raise_as_activity_error(e)
+        self.cache.remember(
+            llm_turn_key(self._key(request), request.turn),
+            Message(role="assistant", content=turn.content, tool_calls=turn.tool_calls),
+        )
+        return turn
 
     async def _conversation(self, request: LLMRequest) -> list[Message]:
         info = activity.info()
-        key = request.conversation_id or f"{info.workflow_id}/{info.workflow_run_id}"
+        key = self._key(request)
         length = request.history_length
+        delta = self._delta(request)
         messages = [] if length == 0 else self.cache.prefix(key, length)
-        if messages is None:
-            messages = await _fetch_transcript(info.workflow_id or "", info.workflow_run_id, length)
-        messages.extend(request.new_messages)
+        if messages is None or delta is None:
+            # Not all held here: the workflow has every message, recorded or not.
+            total = length + len(request.new_messages) + len(request.recorded)
+            messages = await _fetch_transcript(info.workflow_id or "", info.workflow_run_id, total)
+        else:
+            messages.extend(delta)
         self.cache.store(key, messages)
         return messages
+
+    def _key(self, request: LLMRequest) -> str:
+        info = activity.info()
+        return request.conversation_id or f"{info.workflow_id}/{info.workflow_run_id}"
+
+    def _delta(self, request: LLMRequest) -> list[Message] | None:
+        """The new messages in order, the referenced ones from the cache; None if one of them
+        is not held here (or not the same)."""
+        if not request.recorded:
+            return list(request.new_messages)
+        by_position = {ref.position: ref for ref in request.recorded}
+        fresh = iter(request.new_messages)
+        delta: list[Message] = []
+        for position in range(len(request.new_messages) + len(request.recorded)):
+            ref = by_position.get(position)
+            if ref is None:
+                delta.append(next(fresh))
+                continue
+            message = self.cache.recall(ref.key)
+            if message is None or message_checksum(message) != ref.checksum:
+                return None
+            delta.append(message)
+        return delta
 
 
 async def _fetch_transcript(workflow_id: str, run_id: str | None, length: int) -> list[Message]:
@@ -126,8 +159,11 @@ async def _heartbeating(call: Coroutine[Any, Any, LLMTurn]) -> LLMTurn:
 
 
 class ToolActivities:
-    def __init__(self, tools: ToolRegistry) -> None:
+    def __init__(self, tools: ToolRegistry, cache: TranscriptCache | None = None) -> None:
         self.tools = tools
+        # Shared with the LLM activities of the same worker: the next LLM request refers to
+        # the results kept here instead of carrying them.
+        self.cache = cache if cache is not None else TranscriptCache()
 
     @activity.defn(name="run_tool")
     async def run_tool(self, request: ToolRequest) -> ToolResult:
@@ -135,4 +171,6 @@ class ToolActivities:
         context = ToolContext(
             workflow_id=info.workflow_id or "", idempotency_key=request.idempotency_key
         )
-        return await self.tools.execute(request.call, context)
+        result = await self.tools.execute(request.call, context)
+        self.cache.remember(tool_result_key(request.idempotency_key), tool_message(result))
+        return result

@@ -21,8 +21,17 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentic_loop import server as embedded
+from agentic_loop.codec_server import add_codec_server_command
+from agentic_loop.codec_server import run as run_codec_server
 from agentic_loop.config import DEFAULT_GOAL, ConfigError, Settings, default_db_path
+from agentic_loop.connection import (
+    client_connect_config,
+    configured_address,
+    connect_client,
+    describe,
+)
 from agentic_loop.llm import LLMProvider, provider_from_settings
+from agentic_loop.observability import configure_logging
 from agentic_loop.policies import MAX_GOAL_CHARS
 from agentic_loop.types import (
     AgentInput,
@@ -63,19 +72,20 @@ def _fail(message: str) -> NoReturn:
     raise CLIError(message)
 
 
-async def connect(address: str, namespace: str) -> Client:
-    """Connect, or fail within seconds naming the address (the SDK would keep retrying)."""
-    try:
-        return await asyncio.wait_for(
-            Client.connect(address, namespace=namespace), timeout=CONNECT_TIMEOUT_SECONDS
-        )
-    except (TimeoutError, RuntimeError, OSError, RPCError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        _fail(
-            f"cannot reach Temporal at {address} (namespace {namespace!r}): {reason}. "
-            "Start one with `agentic-loop server`, or unset TEMPORAL_ADDRESS to use an "
-            "embedded server."
-        )
+async def connect(settings: Settings) -> Client:
+    """A client of the configured Temporal (TEMPORAL_* variables or a temporal.toml profile,
+    else localhost:7233), with the program's converter, interceptors and metrics runtime; or,
+    within seconds, an error naming the address (the SDK alone would keep retrying)."""
+    return await connect_client(
+        settings,
+        address_override=_default_address(settings),
+        timeout_seconds=CONNECT_TIMEOUT_SECONDS,
+    )
+
+
+def _default_address(settings: Settings) -> str | None:
+    """localhost:7233 (where `agentic-loop server` listens) when nothing else is configured."""
+    return None if configured_address(settings) else DEFAULT_ADDRESS
 
 
 @contextlib.asynccontextmanager
@@ -83,11 +93,8 @@ async def temporal_for_run(
     settings: Settings, db_filename: str | None
 ) -> AsyncIterator[tuple[Client, str]]:
     """The configured server, or an embedded dev server that lives as long as the command."""
-    if settings.temporal_address:
-        yield (
-            await connect(settings.temporal_address, settings.namespace),
-            settings.temporal_address,
-        )
+    if configured_address(settings):
+        yield await connect(settings), describe(client_connect_config(settings))
         return
     # The dev server inherits our stdout and prints a banner on it; `--json` output must be
     # the result alone, so the server is started with stdout pointing at stderr.
@@ -101,7 +108,9 @@ async def temporal_for_run(
         os.close(saved_stdout)
     try:
         where = "embedded dev server" + (f" ({db_filename})" if db_filename else " (ephemeral)")
-        yield env.client, where
+        # Our own client of it, so the embedded run has the codec and telemetry too.
+        address = env.client.service_client.config.target_host
+        yield await connect_client(settings, address_override=address), where
     finally:
         await env.shutdown()
 
@@ -270,13 +279,9 @@ async def _close(provider: LLMProvider | None) -> None:
         await aclose()
 
 
-def _address(settings: Settings) -> str:
-    return settings.temporal_address or DEFAULT_ADDRESS
-
-
 async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     agent_input = _agent_input(args, settings)
-    client = await connect(_address(settings), settings.namespace)
+    client = await connect(settings)
     workflow_id = args.id or f"agent-{uuid.uuid4().hex[:12]}"
     await client.start_workflow(
         AgentWorkflow.run, agent_input, id=workflow_id, task_queue=settings.task_queue
@@ -286,7 +291,7 @@ async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_result(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(_address(settings), settings.namespace)
+    client = await connect(settings)
     handle = client.get_workflow_handle_for(AgentWorkflow.run, args.workflow_id)
     try:
         await handle.describe()
@@ -304,8 +309,9 @@ async def cmd_result(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     provider = provider_from_settings(settings)
-    address = _address(settings)
-    client = await connect(address, settings.namespace)
+    configure_logging(settings)
+    client = await connect(settings)
+    address = describe(client_connect_config(settings, address_override=_default_address(settings)))
     worker = build_worker(client, task_queue=settings.task_queue, provider=provider)
     print(
         f"Worker on {address}, namespace {settings.namespace!r}, task queue "
@@ -399,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     result.add_argument("--json", action="store_true", help="print only the result, as JSON")
 
     sub.add_parser("worker", help="run a worker for the agent loop until Ctrl-C")
+    add_codec_server_command(sub)
 
     rep = sub.add_parser(
         "replay", help="replay exported histories against this code (ok / diverged per file)"
@@ -444,6 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "server":
             return cmd_server(args, settings)
+        if args.command == "codec-server":
+            return run_codec_server(args, settings)
         handler: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]] = (
             getattr(args, "handler", None) or _ASYNC_COMMANDS[args.command]
         )

@@ -33,7 +33,7 @@ class Settings:
     task_queue: str = DEFAULT_TASK_QUEUE
     # "fake", "openai", or "scripted:PATH"; None picks openai when a key is set, else fake.
     llm: str | None = None
-    openai_api_key: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     openai_model: str = DEFAULT_OPENAI_MODEL
     db_filename: Path | None = None

@@ -20,7 +20,6 @@ from agentic_loop.cli import (
     POLL_SECONDS,
     CLIError,
     StepPrinter,
-    _address,
     _agent_input,
     _close,
     _describe_provider,
@@ -119,7 +118,7 @@ async def read_transcript(
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(_address(settings), settings.namespace)
+    client = await connect(settings)
     handle = await _handle(client, args.workflow_id, settings)
     progress: AgentProgress = await _call(handle.query(AgentWorkflow.status), args.workflow_id)
     print(_to_json(progress) if args.json else _describe_status(progress))
@@ -127,7 +126,7 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(_address(settings), settings.namespace)
+    client = await connect(settings)
     handle = await _handle(client, args.workflow_id, settings)
     message = UserMessage(text=args.message, wait_for_answer=not args.no_wait)
     reply: Reply = await _call(
@@ -143,7 +142,7 @@ async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _decide(args: argparse.Namespace, settings: Settings, *, approved: bool) -> int:
-    client = await connect(_address(settings), settings.namespace)
+    client = await connect(settings)
     handle = await _handle(client, args.workflow_id, settings)
     update = AgentWorkflow.approve if approved else AgentWorkflow.reject
     request = ApprovalRequest(call_id=args.call_id, reason=args.reason or "")
@@ -162,7 +161,7 @@ async def cmd_reject(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_end(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(_address(settings), settings.namespace)
+    client = await connect(settings)
     handle = await _handle(client, args.workflow_id, settings)
     await _call(handle.signal(AgentWorkflow.end), args.workflow_id)
     print(json.dumps({"ended": args.workflow_id}) if args.json else f"ending {args.workflow_id}")
@@ -170,7 +169,7 @@ async def cmd_end(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(_address(settings), settings.namespace)
+    client = await connect(settings)
     handle = await _handle(client, args.workflow_id, settings)
     await _call(handle.cancel(), args.workflow_id)
     text = f"cancel requested for {args.workflow_id}"
@@ -179,7 +178,7 @@ async def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_transcript(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(_address(settings), settings.namespace)
+    client = await connect(settings)
     await _handle(client, args.workflow_id, settings)
     messages = await _call(
         read_transcript(client, args.workflow_id, args.start, args.end), args.workflow_id

@@ -23,7 +23,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.worker import Replayer
 
-from agentic_loop.worker import WORKFLOWS, data_converter
+from agentic_loop.worker import WORKFLOWS, data_converter, workflow_runner
 
 OK = "ok"
 DIVERGED = "diverged"
@@ -150,6 +150,7 @@ async def replay_paths(paths: list[str]) -> list[Outcome]:
         replayer = Replayer(
             workflows=WORKFLOWS,
             data_converter=data_converter(),
+            workflow_runner=workflow_runner(),
             workflow_task_executor=executor,
             runtime=Runtime(telemetry=TelemetryConfig(logging=None)),
         )

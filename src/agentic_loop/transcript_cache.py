@@ -16,9 +16,13 @@ ConversationKey = str
 
 
 class TranscriptCache:
-    def __init__(self, max_conversations: int = 2048) -> None:
+    def __init__(self, max_conversations: int = 2048, max_produced: int = 65_536) -> None:
         self._max = max_conversations
         self._entries: OrderedDict[ConversationKey, list[Message]] = OrderedDict()
+        # Messages this worker's activities returned (LLM turns, tool results), by key: the
+        # next LLM request refers to them rather than carrying them (see MessageRef).
+        self._max_produced = max_produced
+        self._produced: OrderedDict[str, Message] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -40,6 +44,15 @@ class TranscriptCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+    def remember(self, key: str, message: Message) -> None:
+        self._produced[key] = message
+        self._produced.move_to_end(key)
+        while len(self._produced) > self._max_produced:
+            self._produced.popitem(last=False)
+
+    def recall(self, key: str) -> Message | None:
+        return self._produced.get(key)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -163,6 +163,18 @@ class CarriedState:
 
 
 @dataclass
+class MessageRef:
+    """A message of the delta that an activity already returned, so already in history once:
+    the worker takes it from its cache instead of having it recorded a second time."""
+
+    # Its place in the delta (new_messages and the referenced ones, merged in order).
+    position: int
+    key: str
+    # policies.message_checksum of the message: a stale cached copy is never used.
+    checksum: int
+
+
+@dataclass
 class LLMRequest:
     """Input of the `call_llm` activity.
 
@@ -179,6 +191,8 @@ class LLMRequest:
     tools: list[str] | None = None
     # The same across continue-as-new, so the worker's cached copy outlives a run.
     conversation_id: str = ""
+    # Messages of the delta that are not in `new_messages`: see MessageRef.
+    recorded: list[MessageRef] = field(default_factory=list)
 
 
 @dataclass

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentic_loop.activities import LLMActivities, ToolActivities
+from agentic_loop.codec import SealedFailureConverter, codec_from_settings
+from agentic_loop.config import Settings
 from agentic_loop.llm.base import LLMProvider
 from agentic_loop.tools import ToolRegistry, default_registry
 from agentic_loop.transcript_cache import TranscriptCache
@@ -16,9 +21,29 @@ from agentic_loop.workflow import AgentWorkflow
 WORKFLOWS = [AgentWorkflow]
 
 
-def data_converter() -> DataConverter:
-    """The converter of every client, worker and replayer of this program."""
-    return DataConverter.default
+def data_converter(settings: Settings | None = None) -> DataConverter:
+    """The converter of every client, worker and replayer of this program (settings: from
+    the environment unless given): the default one, through the payload codec, which seals
+    payloads (and failure messages) when AGENTIC_LOOP_CODEC_KEYS is set, and otherwise only
+    explains, on an encrypted history, which key it needs."""
+    codec = codec_from_settings(settings if settings is not None else Settings.from_env())
+    if not codec.encrypts:
+        return dataclasses.replace(DataConverter.default, payload_codec=codec)
+    return dataclasses.replace(
+        DataConverter.default,
+        payload_codec=codec,
+        failure_converter_class=SealedFailureConverter,
+    )
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox, with the payload types passed through: they are plain
+    dataclasses with no state, and re-importing them for every workflow run cost about 10%
+    of the CPU of a step (docs/performance.md). Replayers use the same runner."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(
+        "agentic_loop.types", "agentic_loop.policies"
+    )
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def build_worker(
@@ -34,12 +59,14 @@ def build_worker(
     """A worker for the agent loop. An agent's activities mostly wait on the network, so
     concurrency is set well above the CPU count."""
     tools = tools if tools is not None else default_registry()
+    cache = cache if cache is not None else TranscriptCache()
     llm = LLMActivities(provider, tools, cache)
-    tool_runner = ToolActivities(tools)
+    tool_runner = ToolActivities(tools, cache)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=workflow_runner(),
         activities=[llm.call_llm, tool_runner.run_tool],
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,

@@ -24,9 +24,13 @@ with workflow.unsafe.imports_passed_through():
         MAX_MESSAGE_CHARS,
         RESULT_TRANSCRIPT_CHARS,
         failure_message,
+        llm_turn_key,
+        message_checksum,
         newest_that_fit,
         retry_policy,
         seconds,
+        tool_message,
+        tool_result_key,
         tool_summary,
     )
     from agentic_loop.types import (
@@ -40,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         LLMRequest,
         LLMTurn,
         Message,
+        MessageRef,
         PendingRequest,
         Reply,
         ToolCall,
@@ -76,6 +81,9 @@ class AgentWorkflow:
         self._awaiting: dict[str, ToolCall] = {}
         self._decisions: dict[str, ApprovalDecision] = {}
         self._replies: dict[int, Reply] = {}
+        # Transcript messages (by global index) that an activity returned, with their cache
+        # keys: the next LLM request refers to them instead of recording them again.
+        self._produced: dict[int, str] = {}
         self._ended = False
         self._status = AgentStatus.RUNNING
         self._phase = "starting"
@@ -152,8 +160,9 @@ class AgentWorkflow:
             except ActivityError as e:
                 _raise_if_cancelled(e)
                 return AgentStatus.FAILED, "", failure_message(e)
-            self._transcript.append(
-                Message(role="assistant", content=turn.content, tool_calls=turn.tool_calls)
+            self._append(
+                Message(role="assistant", content=turn.content, tool_calls=turn.tool_calls),
+                produced_as=llm_turn_key(self._conversation_id, self._turns),
             )
             if turn.refusal is not None:
                 return AgentStatus.REFUSED, turn.refusal, None
@@ -163,16 +172,8 @@ class AgentWorkflow:
             if turn.tool_calls:
                 self._phase = "running tools"
                 results = await asyncio.gather(*(self._run_tool(c) for c in turn.tool_calls))
-                self._transcript.extend(
-                    Message(
-                        role="tool",
-                        content=r.content,
-                        tool_call_id=r.call_id,
-                        name=r.name,
-                        is_error=r.is_error,
-                    )
-                    for r in results
-                )
+                for result, produced_as in results:
+                    self._append(tool_message(result), produced_as=produced_as)
                 continue
             if turn.finish_reason == "length":
                 return AgentStatus.TRUNCATED, turn.content, None
@@ -241,15 +242,26 @@ class AgentWorkflow:
     async def _call_llm(self) -> LLMTurn:
         self._turns += 1
         self._request_turns += 1
+        new_messages: list[Message] = []
+        recorded: list[MessageRef] = []
+        total = self._base + len(self._transcript)
+        for index in range(self._sent, total):
+            message = self._transcript[index - self._base]
+            key = self._produced.pop(index, None)
+            if key is None:
+                new_messages.append(message)
+            else:
+                recorded.append(MessageRef(index - self._sent, key, message_checksum(message)))
         request = LLMRequest(
             turn=self._turns,
             history_length=self._sent,
-            new_messages=self._transcript[self._sent - self._base :],
+            new_messages=new_messages,
             model=self._input.model,
             tools=self._input.tools,
             conversation_id=self._conversation_id,
+            recorded=recorded,
         )
-        self._sent = self._base + len(self._transcript)
+        self._sent = total
         settings = self._input.llm_retry
         model = f" ({self._input.model})" if self._input.model else ""
         turn = await workflow.execute_activity_method(
@@ -265,33 +277,34 @@ class AgentWorkflow:
         self._usage = self._usage + turn.usage
         return turn
 
-    async def _run_tool(self, call: ToolCall) -> ToolResult:
+    async def _run_tool(self, call: ToolCall) -> tuple[ToolResult, str | None]:
+        """The call's result, and its cache key when an activity produced it."""
         self._tool_calls += 1
         self._pending[call.id] = call
         try:
             if call.name in self._input.approval_required:
                 decision = await self._await_decision(call)
                 if not decision.approved:
-                    return ToolResult(
+                    rejected = ToolResult(
                         call_id=call.id,
                         name=call.name,
                         content=f"the call was rejected: {decision.reason}",
                         is_error=True,
                     )
+                    return rejected, None
             return await self._execute_tool(call)
         finally:
             del self._pending[call.id]
 
-    async def _execute_tool(self, call: ToolCall) -> ToolResult:
+    async def _execute_tool(self, call: ToolCall) -> tuple[ToolResult, str | None]:
         # Stable across retries, worker crashes and continue-as-new (the turn count carries).
-        request = ToolRequest(
-            call=call, idempotency_key=f"{workflow.info().workflow_id}/{self._turns}/{call.id}"
-        )
+        key = f"{workflow.info().workflow_id}/{self._turns}/{call.id}"
+        request = ToolRequest(call=call, idempotency_key=key)
         settings = self._input.tool_retry
         timeout = timedelta(seconds=self._input.tool_timeout_seconds)
         try:
             if call.name in self._input.local_tools:
-                return await workflow.execute_local_activity_method(
+                result = await workflow.execute_local_activity_method(
                     ToolActivities.run_tool,
                     request,
                     start_to_close_timeout=timeout,
@@ -299,23 +312,26 @@ class AgentWorkflow:
                     retry_policy=retry_policy(settings),
                     summary=tool_summary(call),
                 )
-            return await workflow.execute_activity_method(
-                ToolActivities.run_tool,
-                request,
-                start_to_close_timeout=timeout,
-                schedule_to_close_timeout=seconds(settings.schedule_to_close_seconds),
-                retry_policy=retry_policy(settings),
-                summary=tool_summary(call),
-            )
+            else:
+                result = await workflow.execute_activity_method(
+                    ToolActivities.run_tool,
+                    request,
+                    start_to_close_timeout=timeout,
+                    schedule_to_close_timeout=seconds(settings.schedule_to_close_seconds),
+                    retry_policy=retry_policy(settings),
+                    summary=tool_summary(call),
+                )
         except ActivityError as e:
             _raise_if_cancelled(e)
             # The tool kept failing after its retries: tell the LLM, which may do without it.
-            return ToolResult(
+            unavailable = ToolResult(
                 call_id=call.id,
                 name=call.name,
                 content=f"the tool is unavailable: {failure_message(e)}",
                 is_error=True,
             )
+            return unavailable, None
+        return result, tool_result_key(key)
 
     async def _await_decision(self, call: ToolCall) -> ApprovalDecision:
         self._awaiting[call.id] = call
@@ -353,6 +369,11 @@ class AgentWorkflow:
         if not self._awaiting:
             self._phase = "running tools"
         return decision
+
+    def _append(self, message: Message, *, produced_as: str | None) -> None:
+        if produced_as is not None:
+            self._produced[self._base + len(self._transcript)] = produced_as
+        self._transcript.append(message)
 
     # ---- endings ------------------------------------------------------------------------------
 

@@ -14,12 +14,14 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from agentic_loop.replay import failure_reason
-from agentic_loop.worker import WORKFLOWS, data_converter
+from agentic_loop.worker import WORKFLOWS, data_converter, workflow_runner
 from support import FIXTURES
 
 HISTORIES = FIXTURES / "histories"
 INDEX = HISTORIES / "index.json"
 HISTORY_FILES = sorted(p for p in HISTORIES.glob("*.json") if p != INDEX)
+# The `expect.status` of a run that ended by continuing as new: it has no result of its own.
+CONTINUED_AS_NEW = "continued_as_new"
 
 
 def index_entries() -> dict[str, dict[str, Any]]:
@@ -40,7 +42,9 @@ def history_params() -> list[Any]:
 
 async def replay_or_fail(path: Path, workflows: Sequence[type] = WORKFLOWS) -> None:
     """Replay one file with the worker's converter; a failure names the file and the cause."""
-    replayer = Replayer(workflows=workflows, data_converter=data_converter())
+    replayer = Replayer(
+        workflows=workflows, data_converter=data_converter(), workflow_runner=workflow_runner()
+    )
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     if result.replay_failure is not None:
         failure = result.replay_failure

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from recorded import HISTORY_FILES, event_shape, history_params, index_entries, load, replay_or_fail
+from recorded import (
+    CONTINUED_AS_NEW,
+    HISTORIES,
+    HISTORY_FILES,
+    event_shape,
+    history_params,
+    index_entries,
+    load,
+    replay_or_fail,
+)
 from temporalio.api.enums.v1 import EventType
 
 from agentic_loop.tools import default_registry
@@ -24,6 +34,16 @@ REQUIRED_SCENARIOS = {
     "tool_error_corrected",
     "max_turns",
     "non_retryable_401",
+    # Conversations, driven while they ran: updates, signals, timers, cancel, continue-as-new.
+    "chat_wait_then_end",
+    "chat_message_queued",
+    "approval_approved",
+    "approval_rejected",
+    "approval_expired",
+    "idle_timeout",
+    "cancelled_during_llm",
+    "max_tokens",
+    "chat_continue_as_new",
 }
 
 
@@ -49,6 +69,17 @@ async def test_recorded_result_is_the_one_the_index_expects(path: Path) -> None:
     assert {name: decoded[name] for name in entry["input"]} == entry["input"]
 
     last = events[-1]
+    if entry["expect"]["status"] == CONTINUED_AS_NEW:
+        # A run that continued as new has no result: it hands its state to the next run.
+        assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, (
+            f"{path.name} ends with {EventType.Name(last.event_type)}, not continue-as-new"
+        )
+        continued = last.workflow_execution_continued_as_new_event_attributes
+        assert continued.new_execution_run_id == entry["expect"]["new_run_id"]
+        [next_input] = await converter.decode(list(continued.input.payloads), [AgentInput])
+        assert next_input.carried is not None, f"{path.name} carried no state to the next run"
+        assert next_input.carried.previous_run_id == entry["run_id"]
+        return
     assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, (
         f"{path.name} ends with {EventType.Name(last.event_type)}"
     )
@@ -75,6 +106,35 @@ def test_every_history_is_indexed_and_every_entry_has_its_history() -> None:
             assert facts[fact], f"{name}: {fact} is not recorded"
         script = FIXTURES.parent / entry["script"]
         assert script.is_file(), f"{name}: its script {entry['script']} is gone"
+
+
+def runs_of_continued_conversations() -> list[Any]:
+    """One pytest param per scenario recorded as several runs: its entries, in run order."""
+    by_scenario: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for entry in index_entries().values():
+        if "run" in entry:
+            by_scenario.setdefault((entry["scenario"], entry["workflow_id"]), []).append(entry)
+    return [
+        pytest.param(sorted(runs, key=lambda e: e["run"]), id=workflow_id)
+        for (_, workflow_id), runs in sorted(by_scenario.items())
+    ]
+
+
+@pytest.mark.parametrize("runs", runs_of_continued_conversations())
+def test_the_runs_of_a_continued_conversation_form_one_unbroken_chain(
+    runs: list[dict[str, Any]],
+) -> None:
+    """Each recorded run continued as the next one's run id, which names it as its
+    predecessor, and only the last run has a result."""
+    assert [e["run"] for e in runs] == list(range(1, len(runs) + 1))
+    assert all(e["runs"] == len(runs) for e in runs), "a run of the conversation is missing"
+    assert len(runs) >= 2
+    for earlier, later in itertools.pairwise(runs):
+        assert earlier["expect"] == {"status": CONTINUED_AS_NEW, "new_run_id": later["run_id"]}
+        started = load(HISTORIES / later["file"]).events[0]
+        attributes = started.workflow_execution_started_event_attributes
+        assert attributes.continued_execution_run_id == earlier["run_id"], later["file"]
+    assert runs[-1]["expect"]["status"] != CONTINUED_AS_NEW
 
 
 @pytest.mark.parametrize("path", history_params())

@@ -12,9 +12,10 @@ from temporalio.testing import ActivityEnvironment
 from agentic_loop.activities import LLMActivities, ToolActivities
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.errors import provider_error
+from agentic_loop.policies import message_checksum, tool_message, tool_result_key
 from agentic_loop.tools import Tool, ToolContext, ToolRegistry, default_registry
 from agentic_loop.transcript_cache import TranscriptCache
-from agentic_loop.types import LLMRequest, LLMTurn, Message, ToolCall, ToolRequest
+from agentic_loop.types import LLMRequest, LLMTurn, Message, MessageRef, ToolCall, ToolRequest
 
 
 class RecordingLLM:
@@ -155,3 +156,34 @@ def test_cache_evicts_the_least_recently_used_conversation() -> None:
     assert cache.prefix("b", 0) is None
     assert cache.prefix("a", 0) is not None
     assert len(cache) == 2
+
+
+async def test_a_referenced_message_is_taken_from_the_cache_only_if_it_is_the_same() -> None:
+    """A delta's reference resolves to the cached message with the same checksum; a missing
+    or different copy makes the activity treat the delta as not held here."""
+    cache = TranscriptCache()
+    activities = LLMActivities(RecordingLLM(), default_registry(), cache)
+    tool = Message(role="tool", content="84", tool_call_id="c1", name="calculator")
+    cache.remember("wf/1/c1/result", tool)
+    ref = MessageRef(position=1, key="wf/1/c1/result", checksum=message_checksum(tool))
+    request = LLMRequest(2, 2, [_msg("assistant", "a")], recorded=[ref])
+    assert activities._delta(request) == [_msg("assistant", "a"), tool]
+    stale = LLMRequest(2, 2, [_msg("assistant", "a")], recorded=[
+        MessageRef(position=1, key="wf/1/c1/result", checksum=ref.checksum + 1)
+    ])  # fmt: skip
+    assert activities._delta(stale) is None
+    missing = LLMRequest(2, 2, [], recorded=[MessageRef(0, "nowhere", 0)])
+    assert activities._delta(missing) is None
+
+
+async def test_run_tool_keeps_its_result_for_the_next_llm_request() -> None:
+    """The tool activity caches the message the workflow will append, under its key."""
+    cache = TranscriptCache()
+    request = ToolRequest(
+        call=ToolCall(id="c1", name="calculator", arguments='{"expression": "2 + 2"}'),
+        idempotency_key="wf/1/c1",
+    )
+    result = await ActivityEnvironment().run(
+        ToolActivities(default_registry(), cache).run_tool, request
+    )
+    assert cache.recall(tool_result_key("wf/1/c1")) == tool_message(result)

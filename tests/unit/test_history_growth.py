@@ -57,6 +57,7 @@ async def test_history_of_60_steps_is_at_most_2_2_times_that_of_30(run_agent: Ru
     (re-recording the transcript on every LLM call would make it ~3.5-4x)."""
     thirty = await _history_bytes(run_agent, 30)
     sixty = await _history_bytes(run_agent, 60)
+    print(f"history bytes: 30 steps {thirty}, 60 steps {sixty}, ratio {sixty / thirty:.2f}")
     assert sixty / thirty <= 2.2, (thirty, sixty)
 
 

@@ -201,7 +201,8 @@ async def test_truncated_answer_and_refusal_end_with_their_own_status(run_agent:
 
 
 async def test_llm_activity_input_carries_only_new_messages(run_agent: RunAgent) -> None:
-    """After the first turn, no call_llm input in history repeats the goal or earlier messages."""
+    """After the first turn, no call_llm input in history repeats the goal, earlier messages,
+    or the turn and tool result that are already recorded as activity results."""
     goal = "a distinctive goal text " * 20
     run = await run_agent(load_script("max_turns"), goal=goal, max_turns=3)
     history = await run.handle.fetch_history()
@@ -213,6 +214,12 @@ async def test_llm_activity_input_carries_only_new_messages(run_agent: RunAgent)
                 inputs.append(json.loads(attrs.input.payloads[0].data))
     assert len(inputs) == 3
     assert goal in json.dumps(inputs[0], ensure_ascii=False)
-    for later in inputs[1:]:
+    for turn, later in enumerate(inputs[1:], start=1):
         assert goal.strip() not in json.dumps(later, ensure_ascii=False)
-        assert [m["role"] for m in later["new_messages"]] == ["assistant", "tool"]
+        # The assistant turn and the tool result are already in history as activity results:
+        # the request refers to them instead of recording them again.
+        assert later["new_messages"] == []
+        refs = later["recorded"]
+        assert [r["position"] for r in refs] == [0, 1]
+        assert refs[0]["key"].endswith(f"/llm/{turn}")
+        assert refs[1]["key"].endswith("/result")

@@ -1,8 +1,9 @@
 """ScriptedLLM: plays a script of turns, for tests.
 
 It is stateless on purpose: the turn it plays is the number of assistant messages already in
-the conversation, and an injected fault is chosen by the activity's attempt number. So it gives
-the same answers across retries, worker restarts and separate processes.
+the conversation, and an injected fault is chosen by the activity's attempt number, or for an
+outage by the server time since the first attempt. So it gives the same answers across retries,
+worker restarts and separate processes.
 """
 
 from __future__ import annotations
@@ -22,9 +23,17 @@ class ScriptError(ValueError):
     """The script file itself is malformed."""
 
 
+OUTAGE_STATUS = 503
+
+
 @dataclass(frozen=True)
 class Fault:
-    """Fail `times` attempts: with an HTTP status, a timeout, or a delay before answering."""
+    """Fail `times` attempts: with an HTTP status, a timeout, or a delay before answering.
+
+    With `outage_seconds` it is an outage instead: every attempt scheduled less than that many
+    seconds after the first one (`CompletionRequest.elapsed_seconds`, server time) fails with
+    `status`, 503 unless given, however many attempts that takes; `times` is then ignored.
+    """
 
     times: int = 1
     status: int | None = None
@@ -34,6 +43,12 @@ class Fault:
     timeout: bool = False
     # Seconds to sleep before answering (past the activity timeout, it becomes a timeout).
     delay: float = 0.0
+    outage_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.outage_seconds is not None and self.status is None and not self.timeout:
+            # A provider that is down answers 503, which the error taxonomy retries.
+            object.__setattr__(self, "status", OUTAGE_STATUS)
 
 
 @dataclass(frozen=True)
@@ -64,9 +79,16 @@ class ScriptedTurn:
     expect: Expect | None = None
     faults: list[Fault] = field(default_factory=list)
 
-    def fault_for(self, attempt: int) -> Fault | None:
+    def fault_for(self, attempt: int, elapsed_seconds: float = 0.0) -> Fault | None:
+        """The fault this attempt meets: an outage still under way, else the counted fault
+        whose share of attempts `attempt` falls in."""
+        for fault in self.faults:
+            if fault.outage_seconds is not None and elapsed_seconds < fault.outage_seconds:
+                return fault
         seen = 0
         for fault in self.faults:
+            if fault.outage_seconds is not None:
+                continue
             seen += fault.times
             if attempt <= seen:
                 return fault
@@ -163,7 +185,7 @@ class ScriptedLLM:
                     f"turn {index + 1} {why}, but the last message is "
                     f"{last.role}: {last.content[:200]!r}"
                 )
-        fault = turn.fault_for(request.attempt)
+        fault = turn.fault_for(request.attempt, request.elapsed_seconds)
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)

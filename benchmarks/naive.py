@@ -1,0 +1,177 @@
+"""The naive design, as popular Temporal agent frameworks build it, to measure against.
+
+Its LLM activity takes the whole transcript as input, so every model call records the
+conversation so far in history again (O(steps^2) bytes), and every tool is a regular activity.
+Everything else (provider, tools, timeouts, retry policies, worker settings) is agentic-loop's,
+so the difference measured is the design and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity, workflow
+from temporalio.worker import Worker
+
+with workflow.unsafe.imports_passed_through():
+    from agentic_loop.activities import ToolActivities, _heartbeating
+    from agentic_loop.llm.base import CompletionRequest, LLMProvider
+    from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
+    from agentic_loop.policies import (
+        DEFAULT_SYSTEM_PROMPT,
+        RESULT_TRANSCRIPT_CHARS,
+        newest_that_fit,
+        retry_policy,
+        seconds,
+        tool_summary,
+    )
+    from agentic_loop.tools import ToolRegistry
+    from agentic_loop.types import (
+        AgentInput,
+        AgentResult,
+        AgentStatus,
+        LLMTurn,
+        Message,
+        ToolRequest,
+        ToolResult,
+        Usage,
+    )
+
+NAIVE_WORKFLOW_NAME = "NaiveAgentWorkflow"
+
+
+@dataclass
+class NaiveLLMRequest:
+    """The whole conversation so far: what makes this design's history quadratic."""
+
+    messages: list[Message] = field(default_factory=list)
+    model: str | None = None
+    tools: list[str] | None = None
+
+
+class NaiveLLMActivities:
+    def __init__(self, provider: LLMProvider, tools: ToolRegistry) -> None:
+        self.provider = provider
+        self.tools = tools
+
+    @activity.defn(name="naive_call_llm")
+    async def call_llm(self, request: NaiveLLMRequest) -> LLMTurn:
+        info = activity.info()
+        completion = CompletionRequest(
+            messages=request.messages,
+            tools=self.tools.schemas(request.tools),
+            model=request.model or self.provider.default_model,
+            attempt=info.attempt,
+            elapsed_seconds=(
+                info.current_attempt_scheduled_time - info.scheduled_time
+            ).total_seconds(),
+        )
+        try:
+            # agentic-loop's own heartbeating wrapper, so both designs pay for the same.
+            return await _heartbeating(self.provider.complete(completion))
+        except ProviderError as e:
+            raise_as_activity_error(e)
+
+
+@workflow.defn(name=NAIVE_WORKFLOW_NAME)
+class NaiveAgentWorkflow:
+    @workflow.run
+    async def run(self, input: AgentInput) -> AgentResult:
+        transcript = [
+            Message(role="system", content=input.system_prompt or DEFAULT_SYSTEM_PROMPT),
+            Message(role="user", content=input.goal),
+        ]
+        usage = Usage()
+        tool_calls = 0
+        for turn_number in range(1, input.max_turns + 1):
+            turn = await workflow.execute_activity_method(
+                NaiveLLMActivities.call_llm,
+                NaiveLLMRequest(messages=transcript, model=input.model, tools=input.tools),
+                start_to_close_timeout=timedelta(seconds=input.llm_timeout_seconds),
+                schedule_to_close_timeout=seconds(input.llm_retry.schedule_to_close_seconds),
+                heartbeat_timeout=timedelta(seconds=min(10.0, input.llm_timeout_seconds)),
+                retry_policy=retry_policy(input.llm_retry),
+                summary=f"LLM turn {turn_number}" + (f" ({input.model})" if input.model else ""),
+            )
+            usage = usage + turn.usage
+            transcript.append(
+                Message(role="assistant", content=turn.content, tool_calls=turn.tool_calls)
+            )
+            if not turn.tool_calls:
+                return _result(
+                    AgentStatus.COMPLETED, turn.content, turn_number, tool_calls, usage, transcript
+                )
+            tool_calls += len(turn.tool_calls)
+            results: list[ToolResult] = await asyncio.gather(
+                *(
+                    workflow.execute_activity_method(
+                        ToolActivities.run_tool,
+                        ToolRequest(
+                            call=call,
+                            idempotency_key=f"{workflow.info().workflow_id}/{turn_number}/{call.id}",
+                        ),
+                        start_to_close_timeout=timedelta(seconds=input.tool_timeout_seconds),
+                        schedule_to_close_timeout=seconds(
+                            input.tool_retry.schedule_to_close_seconds
+                        ),
+                        retry_policy=retry_policy(input.tool_retry),
+                        summary=tool_summary(call),
+                    )
+                    for call in turn.tool_calls
+                )
+            )
+            transcript.extend(
+                Message(
+                    role="tool",
+                    content=r.content,
+                    tool_call_id=r.call_id,
+                    name=r.name,
+                    is_error=r.is_error,
+                )
+                for r in results
+            )
+        return _result(AgentStatus.MAX_TURNS, "", input.max_turns, tool_calls, usage, transcript)
+
+
+def _result(
+    status: AgentStatus,
+    answer: str,
+    turns: int,
+    tool_calls: int,
+    usage: Usage,
+    transcript: list[Message],
+) -> AgentResult:
+    # The same result as AgentWorkflow's, transcript tail included, so both histories end alike.
+    kept = newest_that_fit(transcript, RESULT_TRANSCRIPT_CHARS)
+    return AgentResult(
+        answer=answer,
+        status=status,
+        workflow_id=workflow.info().workflow_id,
+        turns=turns,
+        tool_calls=tool_calls,
+        usage=usage,
+        transcript_length=len(transcript),
+        transcript=kept,
+        transcript_start=len(transcript) - len(kept),
+    )
+
+
+def build_naive_worker(
+    like: Worker, *, task_queue: str, provider: LLMProvider, tools: ToolRegistry
+) -> Worker:
+    """A worker for the naive design with exactly the settings of `like` (agentic-loop's)."""
+    config: dict[str, Any] = {**like.config()}
+    return Worker(
+        **{
+            **config,
+            "task_queue": task_queue,
+            "workflows": [NaiveAgentWorkflow],
+            "activities": [
+                NaiveLLMActivities(provider, tools).call_llm,
+                ToolActivities(tools).run_tool,
+            ],
+        }
+    )

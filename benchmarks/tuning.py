@@ -1,0 +1,216 @@
+"""`--tune`: each worker setting against the shipped one, on the same server, alternating.
+
+The figures behind the defaults recommended in docs/performance.md. Each experiment changes one
+setting of the worker `build_worker` returns (or one field of the input) and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any
+
+from temporalio.worker import (
+    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
+    Worker,
+)
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from benchmarks.harness import Batch, Bench, Design
+from benchmarks.report import Figure, emit, median, percentile
+from benchmarks.scenarios import alternate, history_size
+
+
+def _cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+async def compare_batches(
+    bench: Bench,
+    experiment: str,
+    shipped: Design,
+    variant: Design,
+    *,
+    concurrency: int,
+    steps: int,
+    latency: float,
+    rounds: int = 2,
+) -> list[Figure]:
+    runs: dict[str, list[Batch]] = {shipped.label: [], variant.label: []}
+    cpu: dict[str, float] = {shipped.label: 0.0, variant.label: 0.0}
+    hits, misses = bench.cache.hits, bench.cache.misses
+    for design in alternate(variant, shipped, rounds):
+        began = _cpu()
+        runs[design.label].append(await bench.batch(design, concurrency, steps, latency))
+        cpu[design.label] += _cpu() - began
+
+    def rate(label: str) -> float:
+        return sum(b.steps for b in runs[label]) / sum(b.wall_seconds for b in runs[label])
+
+    def gaps(label: str) -> list[float]:
+        return [x for b in runs[label] for x in b.step_latencies]
+
+    def cpu_ms(label: str) -> float:
+        return cpu[label] / sum(b.steps for b in runs[label]) * 1000
+
+    a, b = variant.label, shipped.label
+    where = f"{experiment} [C={concurrency}, S={steps}, latency {latency:g} s]"
+    extra: dict[str, Any] = {
+        "variant": a,
+        "transcript_cache_hits": bench.cache.hits - hits,
+        "transcript_cache_misses": bench.cache.misses - misses,
+    }
+    figures = [
+        Figure(
+            "tuning",
+            f"{where} steps/s",
+            "steps/s",
+            rate(a),
+            rate(b),
+            extra=extra,
+            against="shipped",
+        ),
+        Figure(
+            "tuning",
+            f"{where} p50 step",
+            "ms",
+            percentile(gaps(a), 50) * 1000,
+            percentile(gaps(b), 50) * 1000,
+            against="shipped",
+        ),
+        Figure(
+            "tuning",
+            f"{where} p99 step",
+            "ms",
+            percentile(gaps(a), 99) * 1000,
+            percentile(gaps(b), 99) * 1000,
+            against="shipped",
+        ),
+        Figure("tuning", f"{where} worker CPU/step", "ms", cpu_ms(a), cpu_ms(b), against="shipped"),
+    ]
+    for figure in figures:
+        emit(figure.json_line())
+    return figures
+
+
+async def local_tools(bench: Bench, shipped: Design) -> list[Figure]:
+    """The calculator as a local activity (shipped) or as a regular one."""
+    remote = replace(shipped, label="local_tools=[]", input_fields={"local_tools": []})
+    per_step: dict[str, list[float]] = {shipped.label: [], remote.label: []}
+    for design in alternate(remote, shipped, 10):
+        seconds, _ = await bench.conversation(design, 10)
+        per_step[design.label].append(seconds / 10 * 1000)
+    sizes = {}
+    for design in (remote, shipped):
+        _, handle = await bench.conversation(design, 100)
+        sizes[design.label] = await history_size(bench.client, handle)
+    r, s = sizes[remote.label], sizes[shipped.label]
+    figures = [
+        Figure(
+            "tuning",
+            "local_tools=[] serial S=10 per step",
+            "ms",
+            median(per_step[remote.label]),
+            median(per_step[shipped.label]),
+            against="shipped",
+        ),
+        Figure(
+            "tuning", "local_tools=[] S=100 events", "events", r.events, s.events, against="shipped"
+        ),
+        Figure(
+            "tuning",
+            "local_tools=[] S=100 bytes",
+            "bytes",
+            r.json_bytes,
+            s.json_bytes,
+            against="shipped",
+        ),
+    ]
+    for figure in figures:
+        emit(figure.json_line())
+    figures += await compare_batches(
+        bench, "local_tools=[]", shipped, remote, concurrency=100, steps=10, latency=0.0
+    )
+    return figures
+
+
+def _passthrough_types() -> SandboxedWorkflowRunner:
+    # agentic_loop/__init__ imports types.py; importing agentic_loop.workflow in the sandbox
+    # runs both again for every new workflow run unless they are passed through.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("agentic_loop.types")
+    )
+
+
+# (experiment, worker overrides, concurrency, steps, latency): one setting each.
+WORKER_EXPERIMENTS: list[tuple[str, dict[str, Any], int, int, float]] = [
+    ("max_concurrent_workflow_tasks=20", {"max_concurrent_workflow_tasks": 20}, 100, 10, 0.0),
+    ("max_concurrent_workflow_tasks=500", {"max_concurrent_workflow_tasks": 500}, 100, 10, 0.0),
+    (
+        "workflow pollers: simple maximum 2",
+        {"workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(2)},
+        100,
+        10,
+        0.0,
+    ),
+    (
+        "workflow pollers: autoscaling",
+        {"workflow_task_poller_behavior": PollerBehaviorAutoscaling()},
+        100,
+        10,
+        0.0,
+    ),
+    (
+        "activity pollers: autoscaling",
+        {"activity_task_poller_behavior": PollerBehaviorAutoscaling()},
+        100,
+        10,
+        0.0,
+    ),
+    ("no eager activities", {"disable_eager_activity_execution": True}, 100, 10, 0.0),
+    (
+        "sandbox passes agentic_loop.types through",
+        {"workflow_runner": _passthrough_types()},
+        100,
+        10,
+        0.0,
+    ),
+    (
+        "no sandbox (UnsandboxedWorkflowRunner)",
+        {"workflow_runner": UnsandboxedWorkflowRunner()},
+        100,
+        10,
+        0.0,
+    ),
+    # More conversations than cached workflows: every evicted one is replayed from history.
+    ("max_cached_workflows=50", {"max_cached_workflows": 50}, 200, 10, 0.0),
+    # Slow model calls hold activity slots: with 200, 1,000 conversations queue for them.
+    (
+        "max_concurrent_activities=1000",
+        {"max_concurrent_activities": 1000, "max_concurrent_local_activities": 1000},
+        1000,
+        2,
+        2.0,
+    ),
+]
+
+
+async def run_all(bench: Bench, shipped: Design, template: Worker) -> list[Figure]:
+    figures = await local_tools(bench, shipped)
+    for experiment, overrides, concurrency, steps, latency in WORKER_EXPERIMENTS:
+        async with bench.variant(template, experiment, **overrides) as variant:
+            await bench.conversation(variant, 2)
+            figures += await compare_batches(
+                bench,
+                experiment,
+                shipped,
+                variant,
+                concurrency=concurrency,
+                steps=steps,
+                latency=latency,
+                rounds=1 if concurrency >= 200 else 2,
+            )
+    return figures

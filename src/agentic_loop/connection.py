@@ -1,0 +1,113 @@
+"""Connecting to any Temporal: the dev server, a self-hosted cluster with TLS, or Temporal
+Cloud with an API key or mTLS.
+
+Where to connect and how comes from the SDK's environment configuration
+(`temporalio.envconfig`): a profile of temporal.toml (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE),
+overridden by TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_* and
+TEMPORAL_GRPC_META_*, with the SDK's own rules (an API key turns TLS on, for instance). On top
+of that every client of this program gets our data converter (the payload codec), our
+interceptors (tracing, metrics, logs) and, when metrics are on, our runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from temporalio.client import Client
+from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
+from temporalio.service import RPCError
+
+from agentic_loop.config import DEFAULT_NAMESPACE, ConfigError, Settings
+from agentic_loop.observability import interceptors, metrics_runtime
+from agentic_loop.worker import data_converter
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
+DEFAULT_ADDRESS = "localhost:7233"
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class TemporalUnreachable(ConfigError):
+    """No answer from the configured Temporal: the message names the address."""
+
+
+def _profile(settings: Settings) -> ClientConfigProfile:
+    env = dict(settings.temporal_env)
+    try:
+        return ClientConfigProfile.load(profile=env.get("TEMPORAL_PROFILE"), override_env_vars=env)
+    except RuntimeError as e:
+        # The SDK's ConfigError: a missing profile, a malformed temporal.toml, ...
+        raise ConfigError(f"the Temporal client configuration cannot be loaded: {e}") from e
+
+
+def configured_address(settings: Settings) -> str | None:
+    """The address TEMPORAL_ADDRESS or the temporal.toml profile gives; None if neither does
+    (then `agentic-loop run` starts an embedded server)."""
+    return _profile(settings).address or None
+
+
+def client_connect_config(
+    settings: Settings,
+    *,
+    address_override: str | None = None,
+    namespace_override: str | None = None,
+) -> ClientConnectConfig:
+    """Keyword arguments for `Client.connect` (target_host, namespace, api_key, tls,
+    rpc_metadata), from the envconfig profile; the overrides win, then the profile, then
+    localhost:7233 and the default namespace."""
+    profile = _profile(settings)
+    try:
+        config = profile.to_client_connect_config()
+    except OSError as e:
+        # TLS files are read here: name the one that is missing.
+        raise ConfigError(f"a TLS file of the Temporal configuration cannot be read: {e}") from e
+    config["target_host"] = address_override or config.get("target_host") or DEFAULT_ADDRESS
+    config["namespace"] = (
+        namespace_override or config.get("namespace") or settings.namespace or DEFAULT_NAMESPACE
+    )
+    return config
+
+
+def describe(config: ClientConnectConfig) -> str:
+    """Where a config connects, for messages: address, namespace, and how it authenticates."""
+    tls = config.get("tls")
+    auth = "API key" if config.get("api_key") else None
+    if not isinstance(tls, bool) and tls is not None and tls.client_cert:
+        auth = "mTLS"
+    security = "TLS" if tls else "plaintext"
+    how = f"{security}, {auth}" if auth else security
+    return f"{config['target_host']} (namespace {config['namespace']!r}, {how})"
+
+
+async def connect_client(
+    settings: Settings | None = None,
+    *,
+    address_override: str | None = None,
+    namespace_override: str | None = None,
+    tracer_provider: TracerProvider | None = None,
+    timeout_seconds: float = CONNECT_TIMEOUT_SECONDS,
+) -> Client:
+    """A client of the configured Temporal with our converter, interceptors and runtime; or,
+    within `timeout_seconds`, TemporalUnreachable naming the address (the SDK alone would
+    keep retrying)."""
+    settings = settings if settings is not None else Settings.from_env()
+    config = client_connect_config(
+        settings, address_override=address_override, namespace_override=namespace_override
+    )
+    options: dict[str, Any] = dict(config)
+    options["data_converter"] = data_converter(settings)
+    options["interceptors"] = interceptors(settings, tracer_provider)
+    runtime = metrics_runtime(settings)
+    if runtime is not None:
+        options["runtime"] = runtime
+    try:
+        return await asyncio.wait_for(Client.connect(**options), timeout=timeout_seconds)
+    except (TimeoutError, RuntimeError, OSError, RPCError) as e:
+        reason = str(e).splitlines()[0] if str(e) else f"no answer in {timeout_seconds:g} s"
+        raise TemporalUnreachable(
+            f"cannot reach Temporal at {describe(config)}: {reason}. Check TEMPORAL_ADDRESS "
+            "(or the temporal.toml profile), start a server with `agentic-loop server`, or "
+            "unset TEMPORAL_ADDRESS to use an embedded server."
+        ) from e

@@ -1,0 +1,83 @@
+"""Many conversations at once on one worker, with seeded random faults, on the dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+
+from conversations import random_conversation, transcript_matches
+from harness import ScriptBook
+from temporalio.client import Client
+
+from agentic_loop.llm.scripted import ScriptedLLM
+from agentic_loop.tools import default_registry
+from agentic_loop.types import AgentInput, AgentStatus, TranscriptRequest
+from agentic_loop.worker import build_worker
+from agentic_loop.workflow import AgentWorkflow
+
+CONVERSATIONS = 200
+SEED = 20261201
+# A bound against a hang, not a performance target: throughput is printed, never asserted.
+DEADLINE = 600.0
+
+
+async def test_two_hundred_concurrent_conversations_with_faults_all_complete(
+    client: Client,
+) -> None:
+    """200 conversations at once on one worker, with retryable LLM faults and refused tool
+    calls sprinkled in by a seeded RNG, all complete with their expected answer and
+    transcript, and the injected faults really were met."""
+    rng = random.Random(SEED)
+    conversations = [random_conversation(rng, f"load-{i}") for i in range(CONVERSATIONS)]
+    scripts = {c.name: ScriptedLLM.from_data(c.script, name=c.name) for c in conversations}
+    task_queue = f"tq-load-{uuid.uuid4()}"
+    worker = build_worker(
+        client, task_queue=task_queue, provider=ScriptBook(scripts), tools=default_registry()
+    )
+    async with worker:
+        started = time.monotonic()
+        handles = await asyncio.gather(
+            *(
+                client.start_workflow(
+                    AgentWorkflow.run,
+                    AgentInput(goal=c.goal),
+                    id=f"{c.name}-{uuid.uuid4()}",
+                    task_queue=task_queue,
+                )
+                for c in conversations
+            )
+        )
+        results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), DEADLINE)
+        elapsed = time.monotonic() - started
+        pages = await asyncio.gather(
+            *(h.query(AgentWorkflow.transcript, TranscriptRequest()) for h in handles)
+        )
+
+    steps = sum(r.turns + r.tool_calls for r in results)
+    faults = sum(c.failed_attempts for c in conversations)
+    refusals = sum(1 for c in conversations for _, _, error in c.transcript if error)
+    print(
+        f"\n{CONVERSATIONS} conversations, {steps} steps (LLM turns + tool calls), "
+        f"{faults} failed LLM attempts injected, {refusals} refused tool calls: "
+        f"{elapsed:.1f} s, {CONVERSATIONS / elapsed:.1f} conversations/s, "
+        f"{steps / elapsed:.1f} steps/s"
+    )
+    wrong = [
+        c.name
+        for c, r in zip(conversations, results, strict=True)
+        if (r.status, r.answer, r.turns, r.tool_calls)
+        != (AgentStatus.COMPLETED, c.answer, c.turns, c.tool_calls)
+    ]
+    assert wrong == []
+    garbled = [
+        c.name
+        for c, page in zip(conversations, pages, strict=True)
+        if not transcript_matches(c, page.messages)
+    ]
+    assert garbled == []
+    assert faults > CONVERSATIONS / 4
+    assert refusals > CONVERSATIONS / 5
+    retried = sum(1 for s in scripts.values() for r in s.requests if r.attempt > 1)
+    assert retried == faults

@@ -1,0 +1,209 @@
+"""A worker process SIGKILLed in the middle of a step, on the real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    DevServer,
+    ScriptBook,
+    harness_tools,
+    ledger_entries,
+    llm_requests,
+    tool_runs,
+    wait_until,
+    write_script,
+)
+from temporalio.client import Client, WorkflowHandle
+
+from agentic_loop.llm.scripted import ScriptedLLM
+from agentic_loop.types import (
+    AgentInput,
+    AgentResult,
+    AgentStatus,
+    Message,
+    TranscriptRequest,
+)
+from agentic_loop.worker import build_worker
+from agentic_loop.workflow import AgentWorkflow
+from conftest import StartWorker
+
+RESULT_DEADLINE = 180.0
+# Short, so a run whose worker died is retried on the next worker within seconds; still well
+# above the slow step, so an undisturbed attempt never times out.
+TOOL_TIMEOUT = 8.0
+LONG_STEP_SECONDS = 4.0
+
+
+def _call(call_id: str, name: str, **arguments: Any) -> dict[str, Any]:
+    return {"id": call_id, "name": name, "arguments": arguments}
+
+
+LONG_SCRIPT: dict[str, Any] = {
+    "turns": [
+        {
+            "expect": {"role": "user", "contains": "long"},
+            "tool_calls": [_call("add", "calculator", expression="2 + 3")],
+        },
+        {
+            "expect": {"role": "tool", "contains": "5"},
+            "tool_calls": [_call("warm-up", "slow_step", label="warm-up", seconds=0.2)],
+        },
+        {
+            "expect": {"role": "tool", "contains": "warm-up: done"},
+            "tool_calls": [
+                _call("long-step", "slow_step", label="long step", seconds=LONG_STEP_SECONDS)
+            ],
+        },
+        {
+            "expect": {"role": "tool", "contains": "long step: done"},
+            "tool_calls": [_call("multiply", "calculator", expression="5 * 8")],
+        },
+        {
+            "expect": {"role": "tool", "contains": "40"},
+            "content": "Five steps, one of them slow: 2 + 3 = 5 and 5 * 8 = 40.",
+        },
+    ]
+}
+
+ENTRY = "charge order 42: 10 EUR"
+LEDGER_SCRIPT: dict[str, Any] = {
+    "turns": [
+        {
+            "tool_calls": [
+                _call("charge", "ledger_write", entry=ENTRY, hold=3),
+                _call("naive", "naive_write", entry=ENTRY, hold=3),
+            ]
+        },
+        {"expect": {"role": "tool", "contains": "recorded"}, "content": "Order 42 is charged."},
+    ]
+}
+
+
+def _input(goal: str) -> AgentInput:
+    return AgentInput(goal=goal, tool_timeout_seconds=TOOL_TIMEOUT)
+
+
+async def _transcript(handle: WorkflowHandle[Any, AgentResult]) -> list[Message]:
+    page = await handle.query(AgentWorkflow.transcript, TranscriptRequest())
+    messages: list[Message] = page.messages
+    return messages
+
+
+async def _undisturbed(
+    client: Client, tmp_path: Path, goal: str, script: dict[str, Any]
+) -> tuple[AgentResult, list[Message]]:
+    """The same conversation on an in-process worker that nobody kills."""
+    workdir = tmp_path / "undisturbed"
+    workdir.mkdir()
+    task_queue = f"tq-{uuid.uuid4()}"
+    book = ScriptBook({goal.split(":")[0]: ScriptedLLM.from_data(script)})
+    tools = harness_tools(workdir)
+    worker = build_worker(client, task_queue=task_queue, provider=book, tools=tools)
+    async with worker:
+        handle = await client.start_workflow(
+            AgentWorkflow.run, _input(goal), id=f"undisturbed-{uuid.uuid4()}", task_queue=task_queue
+        )
+        result = await asyncio.wait_for(handle.result(), RESULT_DEADLINE)
+        return result, await _transcript(handle)
+
+
+def _started(workdir: Path, key: str, event: str = "start") -> bool:
+    """Whether the tool run with this idempotency key has journaled `event` yet."""
+    return any(r["event"] == event for r in tool_runs(workdir, key))
+
+
+async def test_a_worker_killed_mid_tool_is_replaced_and_the_run_ends_as_if_undisturbed(
+    client: Client,
+    dev_server: DevServer,
+    workdir: Path,
+    task_queue: str,
+    start_worker: StartWorker,
+    tmp_path: Path,
+) -> None:
+    """SIGKILL during a slow tool, then a new worker process: same answer and transcript as an
+    undisturbed run, each LLM turn requested once, each finished tool run once, and only the
+    interrupted tool run again."""
+    goal = "long: five turns with a slow step in the middle"
+    expected, expected_transcript = await _undisturbed(client, tmp_path, goal, LONG_SCRIPT)
+    assert expected.status == AgentStatus.COMPLETED
+
+    write_script(workdir, "long", LONG_SCRIPT)
+    first = await start_worker(dev_server.address, task_queue)
+    workflow_id = f"crash-{uuid.uuid4()}"
+    handle = await client.start_workflow(
+        AgentWorkflow.run, _input(goal), id=workflow_id, task_queue=task_queue
+    )
+    long_step = f"{workflow_id}/3/long-step"
+    await wait_until(lambda: _started(workdir, long_step), within=60, what="the long step")
+    first.kill()
+    assert not _started(workdir, long_step, event="done"), "the kill came too late"
+    second = await start_worker(dev_server.address, task_queue)
+
+    result = await asyncio.wait_for(handle.result(), RESULT_DEADLINE)
+    assert result.status == AgentStatus.COMPLETED
+    assert result.answer == expected.answer
+    assert await _transcript(handle) == expected_transcript
+
+    requests = llm_requests(workdir, workflow_id)
+    assert Counter(r["turn"] for r in requests) == dict.fromkeys(range(1, 6), 1)
+    assert [r["pid"] for r in requests] == [first.pid] * 3 + [second.pid] * 2
+
+    runs = tool_runs(workdir, workflow_id)
+    starts = Counter(r["key"].rsplit("/", 1)[1] for r in runs if r["event"] == "start")
+    assert starts == {"add": 1, "warm-up": 1, "long-step": 2, "multiply": 1}
+    assert [(r["event"], r["pid"]) for r in tool_runs(workdir, long_step)] == [
+        ("start", first.pid),
+        ("start", second.pid),
+        ("done", second.pid),
+    ]
+
+
+async def test_idempotency_keys_keep_an_effect_single_when_the_worker_dies_after_it(
+    client: Client,
+    dev_server: DevServer,
+    workdir: Path,
+    task_queue: str,
+    start_worker: StartWorker,
+) -> None:
+    """Killed after both tools wrote their effect but before either returned, both run again:
+    the tool that deduplicates by idempotency key holds the effect once, the naive one twice."""
+    write_script(workdir, "ledger", LEDGER_SCRIPT)
+    first = await start_worker(dev_server.address, task_queue)
+    workflow_id = f"ledger-{uuid.uuid4()}"
+    goal = "ledger: charge order 42 once"
+    handle = await client.start_workflow(
+        AgentWorkflow.run, _input(goal), id=workflow_id, task_queue=task_queue
+    )
+    charge, naive = f"{workflow_id}/1/charge", f"{workflow_id}/1/naive"
+    await wait_until(
+        lambda: all(_started(workdir, key, event="effect") for key in (charge, naive)),
+        within=60,
+        what="both effects to be written",
+    )
+    first.kill()
+    assert not _started(workdir, charge, event="done")
+    assert not _started(workdir, naive, event="done")
+    second = await start_worker(dev_server.address, task_queue)
+
+    result = await asyncio.wait_for(handle.result(), RESULT_DEADLINE)
+    assert result.status == AgentStatus.COMPLETED
+
+    ledger = [e for e in ledger_entries(workdir) if e["key"] == charge]
+    naive_ledger = [e for e in ledger_entries(workdir, naive=True) if e["key"] == naive]
+    assert [(e["entry"], e["pid"]) for e in ledger] == [(ENTRY, first.pid)]
+    assert [(e["entry"], e["pid"]) for e in naive_ledger] == [
+        (ENTRY, first.pid),
+        (ENTRY, second.pid),
+    ]
+    # Both ran twice: the key, not luck, is what kept the ledger single.
+    assert [r["event"] for r in tool_runs(workdir, charge)] == [
+        "start", "effect", "start", "effect already recorded", "done"
+    ]  # fmt: skip
+    assert [r["event"] for r in tool_runs(workdir, naive)] == [
+        "start", "effect", "start", "effect", "done"
+    ]  # fmt: skip

@@ -1,0 +1,48 @@
+"""A worker in its own process, for tests that kill it: `python worker_process.py --address
+HOST:PORT --task-queue Q --workdir DIR`. It plays the scripts in DIR/scripts and journals every
+LLM request and tool run to DIR, so the test can count them after this process is gone."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from harness import WORKER_JOURNAL, append_line, connect, harness_provider, harness_tools
+
+from agentic_loop.worker import build_worker
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--workdir", type=Path, required=True)
+    args = parser.parse_args()
+
+    client = await connect(args.address)
+    worker = build_worker(
+        client,
+        task_queue=args.task_queue,
+        provider=harness_provider(args.workdir),
+        tools=harness_tools(args.workdir),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        append_line(args.workdir / WORKER_JOURNAL, {"event": "ready", "pid": os.getpid()})
+        await stop.wait()
+    append_line(args.workdir / WORKER_JOURNAL, {"event": "stopped", "pid": os.getpid()})
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    # Skip interpreter finalization: the SDK's Rust threads may still call into Python while
+    # it finalizes and abort the process (temporalio/sdk-python#300), as cli.entrypoint does.
+    sys.stdout.flush()
+    os._exit(0)
