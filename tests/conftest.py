@@ -31,6 +31,18 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server for one test. A test that cancels a workflow while its activity
+    is in flight leaves that activity outstanding on the server, which then stops skipping
+    time; on a server of its own, that cannot stall the tests after it."""
+    env = await start_time_skipping()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 class _Agents:
     """Starts agents on fresh workers and task queues, and stops the workers at the end."""
 
@@ -77,6 +89,14 @@ async def agents(time_env: WorkflowEnvironment) -> AsyncIterator[_Agents]:
     """Start agents on the time-skipping server; the workers keep running until the test ends,
     so tests can signal, update and query them, finished or not."""
     started = _Agents(time_env)
+    yield started
+    await started.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_agents(own_time_env: WorkflowEnvironment) -> AsyncIterator[_Agents]:
+    """Like `agents`, on a time-skipping server of the test's own (see own_time_env)."""
+    started = _Agents(own_time_env)
     yield started
     await started.stop()
 

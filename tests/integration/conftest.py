@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from harness import DevServer, WorkerProcess, connect
+from harness import DevServer, StartServer, StartWorker, WorkerProcess, connect
 from temporalio.client import Client
 
 
@@ -39,10 +39,6 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
-
-
-StartServer = Callable[[], Awaitable[DevServer]]
-StartWorker = Callable[[str, str], Awaitable[WorkerProcess]]
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -207,6 +207,11 @@ class WorkerProcess(Process):
             )
 
         return await wait_until(ready, within=within, what=f"worker {self.pid} to poll")
+
+
+# What the `start_server` and `start_worker` fixtures of conftest.py give a test.
+StartServer = Callable[[], Awaitable[DevServer]]
+StartWorker = Callable[[str, str], Awaitable[WorkerProcess]]
 
 
 async def connect(address: str, within: float = 60.0) -> Client:

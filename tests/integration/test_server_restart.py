@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from harness import (
     WORKER_JOURNAL,
+    StartServer,
+    StartWorker,
     connect,
     llm_requests,
     read_lines,
@@ -23,7 +25,6 @@ from harness import (
 
 from agentic_loop.types import AgentInput, AgentStatus
 from agentic_loop.workflow import AgentWorkflow
-from conftest import StartServer, StartWorker
 
 # Bounds, not measurements: the worker must be back at work well within them.
 RECONNECT_DEADLINE = 120.0

@@ -11,6 +11,7 @@ from typing import Any
 from harness import (
     DevServer,
     ScriptBook,
+    StartWorker,
     harness_tools,
     ledger_entries,
     llm_requests,
@@ -30,7 +31,6 @@ from agentic_loop.types import (
 )
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow
-from conftest import StartWorker
 
 RESULT_DEADLINE = 180.0
 # Short, so a run whose worker died is retried on the next worker within seconds; still well

@@ -271,11 +271,13 @@ class BlockingLLM:
         raise AssertionError("unreachable")
 
 
-async def test_cancelling_during_an_llm_call_stops_it_and_ends_cancelled(agents: Any) -> None:
+async def test_cancelling_during_an_llm_call_stops_it_and_ends_cancelled(
+    own_agents: Any,
+) -> None:
     """Cancel reaches the in-flight LLM call (through its heartbeat) and the run ends with
     status cancelled and the transcript so far."""
     llm = BlockingLLM()
-    handle = await agents.start(llm, AgentInput(goal="think hard"))
+    handle = await own_agents.start(llm, AgentInput(goal="think hard"))
     await asyncio.wait_for(llm.started.wait(), 20)
     await handle.cancel()
     result = await handle.result()

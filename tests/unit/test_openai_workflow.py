@@ -272,7 +272,7 @@ async def test_http_timeout_is_shorter_than_the_llm_activity_timeout() -> None:
 
 @pytest.mark.slow
 async def test_cancelling_the_workflow_cancels_the_http_request(
-    provider: OpenAIProvider, time_env: WorkflowEnvironment
+    provider: OpenAIProvider, own_time_env: WorkflowEnvironment
 ) -> None:
     """A request the API never answers is cancelled because the workflow was cancelled (not by
     a timeout), delivered to the activity with a heartbeat's reply; the run does not stay open."""
@@ -292,13 +292,13 @@ async def test_cancelling_the_workflow_cancels_the_http_request(
         raise AssertionError("unreachable")
 
     task_queue = f"tq-{uuid.uuid4()}"
-    worker = build_worker(time_env.client, task_queue=task_queue, provider=provider)
+    worker = build_worker(own_time_env.client, task_queue=task_queue, provider=provider)
     # respx counts a call only once its side effect returns, so `started` proves the route was
     # hit here, and assert_all_called would wrongly fail.
     with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
         completions(router).mock(side_effect=never_answers)
         async with worker:
-            handle = await time_env.client.start_workflow(
+            handle = await own_time_env.client.start_workflow(
                 AgentWorkflow.run,
                 AgentInput(goal=GOAL),
                 id=f"wf-{uuid.uuid4()}",
