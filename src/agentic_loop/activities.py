@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
 
@@ -25,6 +25,8 @@ from agentic_loop.types import (
     TranscriptPage,
     TranscriptRequest,
 )
+
+T = TypeVar("T")
 
 # Messages per `transcript` query when the worker rebuilds a conversation it does not hold.
 TRANSCRIPT_PAGE_SIZE = 500
@@ -137,10 +139,14 @@ async def _fetch_transcript(workflow_id: str, run_id: str | None, length: int) -
     return [message for held in reversed(runs) for message in held]
 
 
-async def _heartbeating(call: Coroutine[Any, Any, LLMTurn]) -> LLMTurn:
-    """Await the provider while heartbeating, so a cancelled workflow (delivered with the
-    heartbeat's answer) cancels the HTTP call, and a dead worker is noticed quickly."""
-    timeout = activity.info().heartbeat_timeout
+async def _heartbeating(call: Coroutine[Any, Any, T]) -> T:
+    """Await the provider (or a tool) while heartbeating, so a cancelled workflow (delivered
+    with the heartbeat's answer) cancels the call, and a dead worker is noticed quickly.
+    Local activities have no heartbeat: they just await the call."""
+    info = activity.info()
+    if info.is_local:
+        return await call
+    timeout = info.heartbeat_timeout
     interval = timeout.total_seconds() / 3 if timeout else DEFAULT_HEARTBEAT_INTERVAL
     task = asyncio.ensure_future(call)
     try:
@@ -171,6 +177,6 @@ class ToolActivities:
         context = ToolContext(
             workflow_id=info.workflow_id or "", idempotency_key=request.idempotency_key
         )
-        result = await self.tools.execute(request.call, context)
+        result = await _heartbeating(self.tools.execute(request.call, context))
         self.cache.remember(tool_result_key(request.idempotency_key), tool_message(result))
         return result

@@ -10,7 +10,7 @@ import zlib
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, RetryState
 
 from agentic_loop.types import Message, RetrySettings, ToolCall, ToolResult
 
@@ -61,12 +61,21 @@ def tool_summary(call: ToolCall, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_GAVE_UP = {
+    RetryState.MAXIMUM_ATTEMPTS_REACHED: "gave up after the retry policy's maximum attempts",
+    RetryState.TIMEOUT: "gave up when the retry policy's schedule-to-close timeout ran out",
+}
+
+
 def failure_message(error: ActivityError) -> str:
-    """The innermost cause of an activity failure: the provider's or the tool's own words."""
+    """The innermost cause of an activity failure (the provider's or the tool's own words),
+    and why Temporal stopped retrying when it was not the error itself that said so."""
     cause: BaseException | None = error.cause
     while isinstance(cause, ActivityError) and cause.cause is not None:
         cause = cause.cause
-    return str(cause) if cause is not None else str(error)
+    message = str(cause) if cause is not None else str(error)
+    gave_up = _GAVE_UP.get(error.retry_state) if error.retry_state is not None else None
+    return f"{message} ({gave_up})" if gave_up else message
 
 
 def _size(message: Message) -> int:

@@ -318,6 +318,11 @@ class AgentWorkflow:
                     request,
                     start_to_close_timeout=timeout,
                     schedule_to_close_timeout=seconds(settings.schedule_to_close_seconds),
+                    # The activity heartbeats while the tool runs: a worker that died in the
+                    # middle of a long tool is noticed in seconds, not after the whole timeout.
+                    heartbeat_timeout=timedelta(
+                        seconds=min(10.0, self._input.tool_timeout_seconds)
+                    ),
                     retry_policy=retry_policy(settings),
                     summary=tool_summary(call),
                 )

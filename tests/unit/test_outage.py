@@ -114,12 +114,15 @@ async def test_a_schedule_to_close_shorter_than_the_outage_fails_the_run_with_a_
     run_agent: RunAgent,
 ) -> None:
     """A one-hour schedule-to-close gives up on a three-hour outage: the run ends failed with
-    the provider's last error, the history says the time bound ended the retries, and the
+    the provider's last error and the reason retries stopped (also in history), and the
     transcript from before the outage is kept."""
     llm = _script_with_an_outage_on_the_second_turn()
     run = await run_agent(llm, AgentInput(goal="add 5 and 3", llm_retry=_patient(HOUR)))
     assert run.result.status == AgentStatus.FAILED
-    assert run.result.error == "LLM_HTTP_503: HTTP 503: upstream is down"
+    assert run.result.error == (
+        "LLM_HTTP_503: HTTP 503: upstream is down "
+        "(gave up when the retry policy's schedule-to-close timeout ran out)"
+    )
     assert max(r.elapsed_seconds for r in llm.requests) < HOUR
     assert await _retry_states(run.handle) == [RetryState.RETRY_STATE_TIMEOUT]
     assert run.result.transcript_length == 4
@@ -136,6 +139,7 @@ async def test_the_default_policy_gives_up_on_a_long_outage_after_five_attempts(
     assert run.result.error is not None
     assert "503" in run.result.error
     assert "upstream is down" in run.result.error
+    assert run.result.error.endswith("(gave up after the retry policy's maximum attempts)")
     second_turn = [r for r in llm.requests if sum(m.role == "assistant" for m in r.messages) == 1]
     assert [r.attempt for r in second_turn] == [1, 2, 3, 4, 5]
     print("back-off before the fifth attempt:", second_turn[-1].elapsed_seconds, "s")
