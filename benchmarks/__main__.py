@@ -1,7 +1,7 @@
 """`python -m benchmarks` (what `nox -s bench` runs): agentic-loop against the naive design.
 
 Prints one JSON line per figure as it is measured, then a table and the targets. The full run
-takes about ten minutes on 2 cores; `--quick` leaves out C=1000 and the 1 s model latency.
+takes about twenty minutes on 2 cores (four of them the 10,000-step conversation); `--quick` leaves out C=1000 and the 1 s model latency.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--continue-as-new",
         action="store_true",
-        help="run the 10,000-step continue-as-new target even while its hook is disabled",
+        help="run the 10,000-step continue-as-new target even if "
+        "scenarios.CONTINUE_AS_NEW_HOOK_ENABLED is False",
     )
     parser.add_argument(
         "--tune",
@@ -118,13 +119,17 @@ def targets(figures: list[Figure], long_runs: dict[int, Figure], can_run: bool) 
             found.append(Target(label, "SKIP", "not measured in this run", "completed"))
         else:
             done = bool(figure.extra.get("completed"))
+            history = figure.extra.get("history", {})
+            problem = figure.extra.get("transcript_problem")
             found.append(
                 Target(
                     label,
                     "PASS" if done else "FAIL",
                     f"{figure.extra.get('status')} after {figure.ours:.1f} s, "
-                    f"{figure.extra.get('turns')} LLM turns",
-                    "completed",
+                    f"{figure.extra.get('turns')} LLM turns, {history.get('runs')} run(s), "
+                    f"transcript of {figure.extra.get('transcript_messages')} messages "
+                    + ("intact" if problem is None else f"WRONG: {problem}"),
+                    "completed, transcript intact",
                 )
             )
     return found

@@ -21,7 +21,7 @@ from temporalio import activity
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.scripted import Expect, ScriptedLLM, ScriptedTurn
 from agentic_loop.tools import Tool, ToolContext, ToolRegistry, calculator, web_search
-from agentic_loop.types import AgentInput, LLMTurn, ToolCall
+from agentic_loop.types import AgentInput, LLMTurn, Message, ToolCall
 
 RESULT_BYTES = 1024
 # Shown work after the answer: it makes the result ~1 KB, the size of a typical tool result
@@ -90,6 +90,35 @@ def calculator_script(steps: int) -> ScriptedLLM:
     ]
     done = ScriptedTurn(content=f"Done: {steps} sums.", expect=Expect(role="tool"))
     return ScriptedLLM([*turns, done], name=f"calculator-{steps}")
+
+
+def transcript_problem(messages: list[Message], steps: int) -> str | None:
+    """What is wrong with the whole transcript of a finished `steps`-step conversation, or None
+    when it holds exactly the messages the script produced, in order, none lost or repeated:
+    system, goal, then per step the calculator call and its ~1 KB result, then the answer."""
+    expected = 2 + 2 * steps + 1
+    if len(messages) != expected:
+        return f"{len(messages)} messages, expected {expected}"
+    if [m.role for m in messages[:2]] != ["system", "user"]:
+        return f"starts with roles {[m.role for m in messages[:2]]}, expected system, user"
+    for i in range(1, steps + 1):
+        call, result = messages[2 * i], messages[2 * i + 1]
+        arguments = json.dumps({"expression": f"{i} + 3"})
+        if call.role != "assistant" or [(c.id, c.name, c.arguments) for c in call.tool_calls] != [
+            (f"call_{i}", "calculator", arguments)
+        ]:
+            return f"message {2 * i} is not step {i}'s calculator call: {call!r:.200}"
+        if (
+            result.role != "tool"
+            or result.tool_call_id != f"call_{i}"
+            or result.is_error
+            or result.content != _shown_work(str(i + 3))
+        ):
+            return f"message {2 * i + 1} is not step {i}'s result: {result!r:.200}"
+    last = messages[-1]
+    if last.role != "assistant" or last.content != f"Done: {steps} sums." or last.tool_calls:
+        return f"the last message is not the answer: {last!r:.200}"
+    return None
 
 
 class BenchLLM:

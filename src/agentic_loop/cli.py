@@ -352,8 +352,8 @@ def cmd_server(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     code = process.wait()
-    # The dev server exits non-zero when it is told to stop; that is a clean stop for us.
-    return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM, 1) else code
+    # Killed by the signal we forwarded (before it could install its handler): a clean stop.
+    return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code
 
 
 def _add_goal_options(parser: argparse.ArgumentParser) -> None:

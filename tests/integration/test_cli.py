@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import socket
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from cli_support import CLI, cli_env
 from cli_support import run_cli as _cli
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.llm.rule_based import RuleBasedLLM
@@ -118,3 +123,32 @@ async def test_result_of_an_unknown_workflow_is_a_clear_error(
     assert done.returncode == 2
     assert "no-such-workflow" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_server_command_prints_the_ui_and_stops_cleanly_on_sigterm(tmp_path: Any) -> None:
+    """`agentic-loop server` serves on the given port with its history file, prints the UI's
+    URL, and exits 0 when told to stop."""
+    port, ui_port = _free_port(), _free_port()
+    db = tmp_path / "history.db"
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "server", "--port", str(port), "--ui-port", str(ui_port), "--db-filename", str(db),
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                try:
+                    client = await Client.connect(f"127.0.0.1:{port}")
+                    break
+                except RuntimeError:
+                    await asyncio.sleep(0.2)
+        await client.count_workflows()
+        process.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    assert f"http://localhost:{ui_port}" in out.decode()
+    assert db.exists()

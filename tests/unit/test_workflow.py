@@ -223,3 +223,16 @@ async def test_llm_activity_input_carries_only_new_messages(run_agent: RunAgent)
         assert [r["position"] for r in refs] == [0, 1]
         assert refs[0]["key"].endswith(f"/llm/{turn}")
         assert refs[1]["key"].endswith("/result")
+
+
+async def test_an_llm_call_slower_than_its_timeout_is_retried(run_agent: RunAgent) -> None:
+    """A first attempt that outlasts the activity's start-to-close timeout is timed out and
+    retried; the second attempt answers and the run completes."""
+    from agentic_loop.llm.scripted import ScriptedLLM
+
+    llm = ScriptedLLM.from_data(
+        {"turns": [{"faults": [{"delay": 30, "times": 1}], "content": "slow, then fine"}]}
+    )
+    run = await run_agent(llm, llm_timeout_seconds=1)
+    assert (run.result.status, run.result.answer) == (AgentStatus.COMPLETED, "slow, then fine")
+    assert [r.attempt for r in llm.requests] == [1, 2]
