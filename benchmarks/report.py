@@ -78,7 +78,7 @@ class Figure:
 @dataclass
 class Target:
     name: str
-    # "PASS", "FAIL", or "HOOK" for a target whose feature has not landed yet.
+    # "PASS", "FAIL", or "SKIP" for a target not measured in this run.
     verdict: str
     measured: str
     wanted: str

@@ -285,13 +285,7 @@ class AgentWorkflow:
             if call.name in self._input.approval_required:
                 decision = await self._await_decision(call)
                 if not decision.approved:
-                    rejected = ToolResult(
-                        call_id=call.id,
-                        name=call.name,
-                        content=f"the call was rejected: {decision.reason}",
-                        is_error=True,
-                    )
-                    return rejected, None
+                    return _refusal(call, f"the call was rejected: {decision.reason}"), None
             return await self._execute_tool(call)
         finally:
             del self._pending[call.id]
@@ -329,13 +323,7 @@ class AgentWorkflow:
         except ActivityError as e:
             _raise_if_cancelled(e)
             # The tool kept failing after its retries: tell the LLM, which may do without it.
-            unavailable = ToolResult(
-                call_id=call.id,
-                name=call.name,
-                content=f"the tool is unavailable: {failure_message(e)}",
-                is_error=True,
-            )
-            return unavailable, None
+            return _refusal(call, f"the tool is unavailable: {failure_message(e)}"), None
         return result, tool_result_key(key)
 
     async def _await_decision(self, call: ToolCall) -> ApprovalDecision:
@@ -513,6 +501,11 @@ class AgentWorkflow:
             turns_left=max(0, self._input.max_turns - self._request_turns),
             tokens_left=None if budget is None else max(0, budget - self._usage.total_tokens),
         )
+
+
+def _refusal(call: ToolCall, reason: str) -> ToolResult:
+    """An error result the workflow itself gives for a call (no activity produced it)."""
+    return ToolResult(call_id=call.id, name=call.name, content=reason, is_error=True)
 
 
 def _raise_if_cancelled(error: ActivityError) -> None:
