@@ -117,6 +117,8 @@ class NaiveAgentWorkflow:
                         schedule_to_close_timeout=seconds(
                             input.tool_retry.schedule_to_close_seconds
                         ),
+                        # As AgentWorkflow's regular tool activities (its run_tool heartbeats).
+                        heartbeat_timeout=timedelta(seconds=min(10.0, input.tool_timeout_seconds)),
                         retry_policy=retry_policy(input.tool_retry),
                         summary=tool_summary(call),
                     )
@@ -162,7 +164,12 @@ def _result(
 def build_naive_worker(
     like: Worker, *, task_queue: str, provider: LLMProvider, tools: ToolRegistry
 ) -> Worker:
-    """A worker for the naive design with exactly the settings of `like` (agentic-loop's)."""
+    """A worker for the naive design with exactly the settings of `like` (agentic-loop's),
+    its workflow runner included. That runner passes `agentic_loop.types` and
+    `agentic_loop.policies` through the sandbox; this module already imports everything it
+    takes from agentic_loop under `imports_passed_through()`, as Temporal's samples do, so the
+    passthrough list changes nothing for it: either runner executes the same two modules
+    (`benchmarks`, `benchmarks.naive`) per new run (docs/performance.md)."""
     config: dict[str, Any] = {**like.config()}
     return Worker(
         **{
