@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -14,39 +13,42 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from typing import Any, NoReturn, TextIO
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NoReturn
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentic_loop import server as embedded
+from agentic_loop.cli_common import (
+    CLIError,
+    StepPrinter,
+    _agent_input,
+    _await_result,
+    _close,
+    _default_address,
+    _describe_provider,
+    _exit_code,
+    _fail,
+    _print_result,
+    _result_json,
+    connect,
+    temporal_for_run,
+)
 from agentic_loop.codec_server import add_codec_server_command
 from agentic_loop.codec_server import run as run_codec_server
 from agentic_loop.config import DEFAULT_GOAL, ConfigError, Settings, default_db_path
 from agentic_loop.connection import (
     client_connect_config,
-    configured_address,
-    connect_client,
     describe,
 )
-from agentic_loop.llm import LLMProvider, provider_from_settings
+from agentic_loop.conversation_cli import add_commands as add_conversation_commands
+from agentic_loop.llm import provider_from_settings
 from agentic_loop.observability import configure_logging
-from agentic_loop.policies import MAX_GOAL_CHARS
 from agentic_loop.types import (
     AgentInput,
-    AgentResult,
-    AgentStatus,
-    Message,
-    TranscriptPage,
-    TranscriptRequest,
 )
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow
-
-DEFAULT_ADDRESS = "localhost:7233"
-CONNECT_TIMEOUT_SECONDS = 10.0
-POLL_SECONDS = 0.2
 
 
 class _OneLineFormatter(logging.Formatter):
@@ -62,168 +64,6 @@ def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLineFormatter("agentic-loop: %(levelname)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
-
-
-class CLIError(Exception):
-    """An error for a person: printed as one line, exit code 2, no traceback."""
-
-
-def _fail(message: str) -> NoReturn:
-    raise CLIError(message)
-
-
-async def connect(settings: Settings) -> Client:
-    """A client of the configured Temporal (TEMPORAL_* variables or a temporal.toml profile,
-    else localhost:7233), with the program's converter, interceptors and metrics runtime; or,
-    within seconds, an error naming the address (the SDK alone would keep retrying)."""
-    return await connect_client(
-        settings,
-        address_override=_default_address(settings),
-        timeout_seconds=CONNECT_TIMEOUT_SECONDS,
-    )
-
-
-def _default_address(settings: Settings) -> str | None:
-    """localhost:7233 (where `agentic-loop server` listens) when nothing else is configured."""
-    return None if configured_address(settings) else DEFAULT_ADDRESS
-
-
-@contextlib.asynccontextmanager
-async def temporal_for_run(
-    settings: Settings, db_filename: str | None
-) -> AsyncIterator[tuple[Client, str]]:
-    """The configured server, or an embedded dev server that lives as long as the command."""
-    if configured_address(settings):
-        yield await connect(settings), describe(client_connect_config(settings))
-        return
-    # The dev server inherits our stdout and prints a banner on it; `--json` output must be
-    # the result alone, so the server is started with stdout pointing at stderr.
-    sys.stdout.flush()
-    saved_stdout = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        env = await embedded.start_dev_server(namespace=settings.namespace, db_filename=db_filename)
-    finally:
-        os.dup2(saved_stdout, 1)
-        os.close(saved_stdout)
-    try:
-        where = "embedded dev server" + (f" ({db_filename})" if db_filename else " (ephemeral)")
-        # Our own client of it, so the embedded run has the codec and telemetry too.
-        address = env.client.service_client.config.target_host
-        yield await connect_client(settings, address_override=address), where
-    finally:
-        await env.shutdown()
-
-
-def _validate_goal(goal: str) -> str:
-    if not goal.strip():
-        _fail('the goal is empty: say what the agent should do, e.g. "What is 2 + 2?"')
-    if len(goal) > MAX_GOAL_CHARS:
-        _fail(f"the goal has {len(goal)} characters; the limit is {MAX_GOAL_CHARS}")
-    return goal
-
-
-def _agent_input(args: argparse.Namespace, settings: Settings) -> AgentInput:
-    if args.max_turns < 1:
-        _fail("--max-turns must be at least 1")
-    return AgentInput(
-        goal=_validate_goal(args.goal),
-        max_turns=args.max_turns,
-        model=args.model,
-        chat=getattr(args, "chat", False),
-        approval_required=list(args.approve_tool or settings.approval_tools),
-    )
-
-
-def _result_json(result: AgentResult) -> str:
-    data = dataclasses.asdict(result)
-    data["status"] = result.status.value
-    return json.dumps(data, ensure_ascii=False)
-
-
-def _describe_provider(provider: LLMProvider) -> str:
-    return f"{provider.name} (model {provider.default_model})"
-
-
-def _shorten(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class StepPrinter:
-    """Shows the conversation as it grows, read through the `transcript` query."""
-
-    def __init__(self, out: TextIO, *, show_answers: bool = False) -> None:
-        self.out = out
-        self.seen = 2  # the system prompt and the goal are shown before the run
-        self.turn = 0
-        # A chat shows each answer as it comes; `run` prints the final one at the end.
-        self.show_answers = show_answers
-
-    def show(self, messages: Sequence[Message]) -> None:
-        for message in messages:
-            if message.role == "assistant":
-                self.turn += 1
-                for call in message.tool_calls:
-                    print(
-                        f"[turn {self.turn}] LLM calls {call.name}({call.arguments})", file=self.out
-                    )
-                if not message.tool_calls and self.show_answers:
-                    print(f"agent> {message.content}", file=self.out)
-                elif not message.tool_calls:
-                    print(f"[turn {self.turn}] LLM answers", file=self.out)
-            elif message.role == "tool":
-                mark = "refused" if message.is_error else "->"
-                print(
-                    f"[turn {self.turn}] {message.name} {mark} {_shorten(message.content)}",
-                    file=self.out,
-                )
-            elif message.role == "approval":
-                print(f"[turn {self.turn}] {message.name} {message.content}", file=self.out)
-            elif message.role == "user" and not self.show_answers:
-                print(f"[user] {_shorten(message.content)}", file=self.out)
-        self.out.flush()
-
-    async def poll(self, handle: WorkflowHandle[Any, Any]) -> None:
-        with contextlib.suppress(RPCError, WorkflowFailureError):
-            page: TranscriptPage = await handle.query(
-                AgentWorkflow.transcript, TranscriptRequest(start=self.seen)
-            )
-            self.show(page.messages)
-            self.seen = page.start + len(page.messages)
-
-    async def follow(self, handle: WorkflowHandle[Any, Any]) -> None:
-        while True:
-            await self.poll(handle)
-            await asyncio.sleep(POLL_SECONDS)
-
-
-async def _await_result(handle: WorkflowHandle[Any, AgentResult]) -> AgentResult:
-    try:
-        return await handle.result()
-    except WorkflowFailureError as e:
-        cause = e.cause
-        _fail(f"workflow {handle.id} failed: {cause if cause is not None else e}")
-
-
-def _print_result(result: AgentResult, out: TextIO) -> None:
-    print("", file=out)
-    print("Answer:" if result.answer else f"No answer ({result.status.value}).", file=out)
-    if result.answer:
-        print(result.answer, file=out)
-    if result.error:
-        print(f"Error: {result.error}", file=out)
-    usage = result.usage.total_tokens
-    print(
-        f"\n[{result.status.value}] {result.turns} LLM turns, {result.tool_calls} tool calls, "
-        f"{usage} tokens · workflow {result.workflow_id}",
-        file=out,
-    )
-
-
-def _exit_code(result: AgentResult) -> int:
-    """0 for a goal reached or a conversation ended by its person; 1 for any other ending."""
-    return 0 if result.status in (AgentStatus.COMPLETED, AgentStatus.ENDED) else 1
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -270,13 +110,6 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         _print_result(result, out)
         print(f"({time.monotonic() - started:.1f} s)", file=out)
     return _exit_code(result)
-
-
-async def _close(provider: LLMProvider | None) -> None:
-    """Close the provider's HTTP client (OpenAI's), once the worker no longer uses it."""
-    aclose = getattr(provider, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
@@ -422,10 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="SQLite file for history (default: AGENTIC_LOOP_DB or the user data dir)",
     )
-    # Imported here: the conversation commands build on this module's helpers.
-    from agentic_loop.conversation_cli import add_commands
-
-    add_commands(sub, _add_goal_options)
+    add_conversation_commands(sub, _add_goal_options)
     return parser
 
 
@@ -477,8 +307,4 @@ def entrypoint() -> NoReturn:
 
 
 if __name__ == "__main__":
-    # Through the package's module, not this `__main__` copy of it, so that the conversation
-    # commands and this module share one CLIError class.
-    from agentic_loop.cli import entrypoint as _entrypoint
-
-    _entrypoint()
+    entrypoint()

@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agentic_loop.cli import (
+from agentic_loop.cli_common import (
     POLL_SECONDS,
     CLIError,
     StepPrinter,
