@@ -76,11 +76,14 @@ async def temporal_for_run(
     if configured_address(settings):
         yield await connect(settings), describe(client_connect_config(settings))
         return
-    # The dev server inherits our stdout and prints a banner on it; `--json` output must be
-    # the result alone, so the server is started with stdout pointing at stderr.
+    # The dev server inherits our stdout and prints a banner on it (its address, a metrics
+    # port): `--json` output must be the result alone, and the address is ours to show, so it
+    # starts with stdout on /dev/null. Its errors still reach stderr.
     sys.stdout.flush()
     saved_stdout = os.dup(1)
-    os.dup2(2, 1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
     try:
         env = await embedded.start_dev_server(namespace=settings.namespace, db_filename=db_filename)
     finally:
