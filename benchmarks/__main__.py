@@ -179,6 +179,7 @@ async def _targets_run(args: argparse.Namespace) -> int:
                 long_runs[10_000] = await scenarios.long_conversation(
                     bench, ours, scenarios.CONTINUE_AS_NEW_STEPS
                 )
+            figures += long_runs.values()
         emit(
             json.dumps(
                 {"kind": "transcript_cache", "hits": bench.cache.hits, "misses": bench.cache.misses}
