@@ -80,7 +80,7 @@ def soak(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """agentic-loop against the naive design (not a default session: about ten minutes);
+    """agentic-loop against the naive design (not a default session: about twenty minutes);
     docs/performance.md explains the figures. `-- --quick` for a short run while developing,
     `-- --tune` for the worker settings behind the recommended defaults."""
     install(session)

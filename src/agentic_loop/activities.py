@@ -15,6 +15,7 @@ from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
 from agentic_loop.policies import llm_turn_key, message_checksum, tool_message, tool_result_key
 from agentic_loop.tools.base import ToolContext, ToolRegistry
 from agentic_loop.transcript_cache import TranscriptCache
+from agentic_loop.transcript_reader import read_transcript
 from agentic_loop.types import (
     LLM_ROLES,
     LLMRequest,
@@ -22,14 +23,10 @@ from agentic_loop.types import (
     Message,
     ToolRequest,
     ToolResult,
-    TranscriptPage,
-    TranscriptRequest,
 )
 
 T = TypeVar("T")
 
-# Messages per `transcript` query when the worker rebuilds a conversation it does not hold.
-TRANSCRIPT_PAGE_SIZE = 500
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
 
 
@@ -109,34 +106,13 @@ class LLMActivities:
 
 async def _fetch_transcript(workflow_id: str, run_id: str | None, length: int) -> list[Message]:
     """Ask the workflow for messages [0, length): after a worker restart, on another worker, or
-    after continue-as-new, following the chain of runs back for what an earlier run holds.
-    Queries are not recorded, so this adds nothing to history."""
-    client = activity.client()
-    runs: list[list[Message]] = []  # newest run first
-    end = length
-    while end > 0:
-        if run_id is None:
-            raise RuntimeError(f"workflow {workflow_id} no longer holds messages before {end}")
-        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
-        # An empty page first: it says where this run's messages start, and who holds the rest.
-        head = await handle.query(
-            "transcript", TranscriptRequest(start=end, end=end), result_type=TranscriptPage
+    after continue-as-new. Queries are not recorded, so this adds nothing to history."""
+    messages = await read_transcript(activity.client(), workflow_id, 0, length, run_id=run_id)
+    if len(messages) != length:
+        raise RuntimeError(
+            f"workflow {workflow_id} gave {len(messages)} of the {length} messages asked for"
         )
-        held: list[Message] = []
-        position = head.base
-        while position < end:
-            page = await handle.query(
-                "transcript",
-                TranscriptRequest(start=position, end=min(end, position + TRANSCRIPT_PAGE_SIZE)),
-                result_type=TranscriptPage,
-            )
-            if not page.messages:
-                raise RuntimeError(f"workflow {workflow_id} holds fewer than {end} messages")
-            held.extend(page.messages)
-            position += len(page.messages)
-        runs.append(held)
-        end, run_id = head.base, head.previous_run_id
-    return [message for held in reversed(runs) for message in held]
+    return messages
 
 
 async def _heartbeating(call: Coroutine[Any, Any, T]) -> T:

@@ -32,15 +32,13 @@ from agentic_loop.cli_common import (
 from agentic_loop.config import Settings
 from agentic_loop.llm import provider_from_settings
 from agentic_loop.policies import tool_summary
+from agentic_loop.transcript_reader import read_transcript
 from agentic_loop.types import (
     AgentProgress,
     AgentResult,
     AgentStatus,
     ApprovalRequest,
-    Message,
     Reply,
-    TranscriptPage,
-    TranscriptRequest,
     UserMessage,
 )
 from agentic_loop.worker import build_worker
@@ -95,23 +93,6 @@ def _describe_status(progress: AgentProgress) -> str:
         mark = "waiting for approval" if waiting else "running"
         lines.append(f"  {call.id}: {call.name}({call.arguments}) [{mark}]")
     return "\n".join(lines)
-
-
-async def read_transcript(
-    client: Client, workflow_id: str, start: int = 0, end: int | None = None
-) -> list[Message]:
-    """messages[start:end] of a conversation, across all its continue-as-new runs."""
-    handle = client.get_workflow_handle(workflow_id)
-    page: TranscriptPage = await handle.query(
-        AgentWorkflow.transcript, TranscriptRequest(start, end)
-    )
-    runs = [page.messages]
-    while page.previous_run_id is not None and start < page.base:
-        earlier = client.get_workflow_handle(workflow_id, run_id=page.previous_run_id)
-        upto = page.base if end is None else min(end, page.base)
-        page = await earlier.query(AgentWorkflow.transcript, TranscriptRequest(start, upto))
-        runs.append(page.messages)
-    return [m for run in reversed(runs) for m in run]
 
 
 # ---- one-off commands on a running conversation -----------------------------------------------

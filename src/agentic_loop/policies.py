@@ -18,9 +18,11 @@ MAX_GOAL_CHARS = 32_000
 MAX_MESSAGE_CHARS = 32_000
 # How many times an empty LLM reply is answered with a nudge before the run fails.
 MAX_EMPTY_REPLIES = 2
-# The result carries the newest messages up to this many characters: well below Temporal's
-# 2 MB payload limit, whatever the length of the conversation.
-RESULT_TRANSCRIPT_CHARS = 256_000
+# The result carries the newest messages up to this many characters: the last few steps, for
+# a person or a script reading the result. The whole conversation is the `transcript` query's
+# to give; a long tail here would be recorded once more in every result (a fifth of a
+# 100-step history at 256 K) and printed by every `run --json`.
+RESULT_TRANSCRIPT_CHARS = 32_000
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are an agent that reaches the user's goal step by step. Use the tools you are given "

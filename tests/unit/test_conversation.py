@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
+from agentic_loop import transcript_reader
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.scripted import ScriptedLLM
 from agentic_loop.types import (
@@ -18,7 +19,6 @@ from agentic_loop.types import (
     AgentStatus,
     ApprovalRequest,
     LLMTurn,
-    Message,
     TranscriptPage,
     TranscriptRequest,
     UserMessage,
@@ -48,20 +48,6 @@ async def _until(handle: Handle, check: Callable[[AgentProgress], bool]) -> Agen
             if check(progress):
                 return progress
             await asyncio.sleep(0.05)
-
-
-async def _whole_transcript(handle: Handle) -> list[Message]:
-    """The whole conversation, following the chain of runs back across continue-as-new."""
-    client = handle._client
-    page: TranscriptPage = await handle.query(AgentWorkflow.transcript, TranscriptRequest())
-    runs = [page.messages]
-    while page.previous_run_id is not None:
-        earlier = client.get_workflow_handle(handle.id, run_id=page.previous_run_id)
-        page = await earlier.query(
-            AgentWorkflow.transcript, TranscriptRequest(end=page.base), result_type=TranscriptPage
-        )
-        runs.append(page.messages)
-    return [m for run in reversed(runs) for m in run]
 
 
 async def test_send_message_waits_for_the_answer_and_end_closes_the_conversation(
@@ -327,7 +313,7 @@ async def test_the_transcript_query_pages(agents: Any) -> None:
 
 
 async def test_a_conversation_continues_as_new_across_runs_with_messages_and_approvals(
-    agents: Any,
+    agents: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Forced to continue-as-new every few events, a conversation keeps its transcript, usage,
     messages and approvals across at least two new runs, and the LLM always sees it all."""
@@ -369,7 +355,9 @@ async def test_a_conversation_continues_as_new_across_runs_with_messages_and_app
     result = await handle.result()
     assert result.status == AgentStatus.ENDED
     assert result.usage.total_tokens == 60  # six turns of 10, added up across the runs
-    whole = await _whole_transcript(handle)
+    # Pages of three messages, so reading back also crosses page boundaries within a run.
+    monkeypatch.setattr(transcript_reader, "PAGE_SIZE", 3)
+    whole = await transcript_reader.read_transcript(agents.env.client, handle.id)
     assert [m.content for m in whole if m.role == "user"] == ["q0", "q1", "q2"]
     assert [m.content for m in whole if m.role == "approval"] == [
         "approved by user: ok 0",
@@ -377,6 +365,8 @@ async def test_a_conversation_continues_as_new_across_runs_with_messages_and_app
         "approved by user: ok 2",
     ]
     assert len(whole) == result.transcript_length
+    window = await transcript_reader.read_transcript(agents.env.client, handle.id, 3, 9)
+    assert window == whole[3:9]
     # The LLM's last request held the whole conversation (bar the audit entries).
     seen_by_llm = [m for m in whole if m.role != "approval"][:-1]  # all but its own answer
     assert llm.requests[-1].messages == seen_by_llm
