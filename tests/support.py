@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,6 @@ SCRIPTS = FIXTURES / "scripts"
 
 def load_script(name: str) -> ScriptedLLM:
     return ScriptedLLM.from_file(SCRIPTS / f"{name}.json")
-
-
-def script_data(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((SCRIPTS / f"{name}.json").read_text(encoding="utf-8"))
-    return data
 
 
 @dataclass
