@@ -17,8 +17,8 @@ from temporalio import activity, workflow
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
-    from agentic_loop.activities import ToolActivities, _heartbeating
-    from agentic_loop.llm.base import CompletionRequest, LLMProvider
+    from agentic_loop.activities import ToolActivities, _heartbeating, completion_request
+    from agentic_loop.llm.base import LLMProvider
     from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
     from agentic_loop.policies import (
         DEFAULT_SYSTEM_PROMPT,
@@ -59,15 +59,12 @@ class NaiveLLMActivities:
 
     @activity.defn(name="naive_call_llm")
     async def call_llm(self, request: NaiveLLMRequest) -> LLMTurn:
-        info = activity.info()
-        completion = CompletionRequest(
-            messages=request.messages,
-            tools=self.tools.schemas(request.tools),
-            model=request.model or self.provider.default_model,
-            attempt=info.attempt,
-            elapsed_seconds=(
-                info.current_attempt_scheduled_time - info.scheduled_time
-            ).total_seconds(),
+        completion = completion_request(
+            self.provider,
+            self.tools,
+            request.messages,
+            tools_offered=request.tools,
+            model=request.model,
         )
         try:
             # agentic-loop's own heartbeating wrapper, so both designs pay for the same.

@@ -30,6 +30,26 @@ T = TypeVar("T")
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
 
 
+def completion_request(
+    provider: LLMProvider,
+    tools: ToolRegistry,
+    messages: list[Message],
+    *,
+    tools_offered: list[str] | None = None,
+    model: str | None = None,
+) -> CompletionRequest:
+    """What the provider is asked, with this attempt's number and timing (from the activity's
+    info: server time, so time skipped by the test server counts)."""
+    info = activity.info()
+    return CompletionRequest(
+        messages=messages,
+        tools=tools.schemas(tools_offered),
+        model=model or provider.default_model,
+        attempt=info.attempt,
+        elapsed_seconds=(info.current_attempt_scheduled_time - info.scheduled_time).total_seconds(),
+    )
+
+
 class LLMActivities:
     def __init__(
         self,
@@ -43,17 +63,11 @@ class LLMActivities:
 
     @activity.defn(name="call_llm")
     async def call_llm(self, request: LLMRequest) -> LLMTurn:
-        info = activity.info()
         messages = await self._conversation(request)
-        completion = CompletionRequest(
-            # The approval audit trail is for people; the LLM sees the conversation only.
-            messages=[m for m in messages if m.role in LLM_ROLES],
-            tools=self.tools.schemas(request.tools),
-            model=request.model or self.provider.default_model,
-            attempt=info.attempt,
-            elapsed_seconds=(
-                info.current_attempt_scheduled_time - info.scheduled_time
-            ).total_seconds(),
+        # The approval audit trail is for people; the LLM sees the conversation only.
+        shown = [m for m in messages if m.role in LLM_ROLES]
+        completion = completion_request(
+            self.provider, self.tools, shown, tools_offered=request.tools, model=request.model
         )
         try:
             turn = await _heartbeating(self.provider.complete(completion))

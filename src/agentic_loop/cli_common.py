@@ -19,6 +19,7 @@ from agentic_loop import server as embedded
 from agentic_loop.config import Settings
 from agentic_loop.connection import (
     client_connect_config,
+    client_options,
     configured_address,
     connect_client,
     describe,
@@ -85,15 +86,18 @@ async def temporal_for_run(
     os.dup2(devnull, 1)
     os.close(devnull)
     try:
-        env = await embedded.start_dev_server(namespace=settings.namespace, db_filename=db_filename)
+        # Its client gets the codec and telemetry, as every other client of ours does.
+        env = await embedded.start_dev_server(
+            namespace=settings.namespace,
+            db_filename=db_filename,
+            client_options=client_options(settings),
+        )
     finally:
         os.dup2(saved_stdout, 1)
         os.close(saved_stdout)
     try:
         where = "embedded dev server" + (f" ({db_filename})" if db_filename else " (ephemeral)")
-        # Our own client of it, so the embedded run has the codec and telemetry too.
-        address = env.client.service_client.config.target_host
-        yield await connect_client(settings, address_override=address), where
+        yield env.client, where
     finally:
         await env.shutdown()
 

@@ -81,6 +81,21 @@ def describe(config: ClientConnectConfig) -> str:
     return f"{config['target_host']} (namespace {config['namespace']!r}, {how})"
 
 
+def client_options(
+    settings: Settings, tracer_provider: TracerProvider | None = None
+) -> dict[str, Any]:
+    """What every client of this program gets besides where to connect: the data converter
+    (codec), the interceptors (tracing, metrics, logs) and, if metrics are on, the runtime."""
+    options: dict[str, Any] = {
+        "data_converter": data_converter(settings),
+        "interceptors": interceptors(settings, tracer_provider),
+    }
+    runtime = metrics_runtime(settings)
+    if runtime is not None:
+        options["runtime"] = runtime
+    return options
+
+
 async def connect_client(
     settings: Settings | None = None,
     *,
@@ -96,12 +111,7 @@ async def connect_client(
     config = client_connect_config(
         settings, address_override=address_override, namespace_override=namespace_override
     )
-    options: dict[str, Any] = dict(config)
-    options["data_converter"] = data_converter(settings)
-    options["interceptors"] = interceptors(settings, tracer_provider)
-    runtime = metrics_runtime(settings)
-    if runtime is not None:
-        options["runtime"] = runtime
+    options: dict[str, Any] = {**config, **client_options(settings, tracer_provider)}
     try:
         return await asyncio.wait_for(Client.connect(**options), timeout=timeout_seconds)
     except (TimeoutError, RuntimeError, OSError, RPCError) as e:

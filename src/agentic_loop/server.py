@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -48,9 +49,12 @@ async def start_dev_server(
     ui: bool = False,
     ui_port: int | None = None,
     db_filename: str | None = None,
+    client_options: dict[str, Any] | None = None,
 ) -> WorkflowEnvironment:
-    """Start the dev server (ephemeral unless `db_filename` is given) and connect to it."""
+    """Start the dev server (ephemeral unless `db_filename` is given) and connect to it, the
+    client made with `client_options` (data_converter, interceptors, runtime) if given."""
     return await WorkflowEnvironment.start_local(
+        **(client_options or {}),
         namespace=namespace,
         port=port,
         ui=ui,
