@@ -48,14 +48,18 @@ async def run_seed(
     provider: LLMProvider | None = None,
     *,
     goal: str = SEED_GOAL,
+    inline_tools: list[str] | None = None,
 ) -> tuple[AgentResult, WorkflowHandle[Any, AgentResult]]:
-    """Run the seed's example to its end on a fresh worker of `client` and task queue."""
+    """Run the seed's example to its end on a fresh worker of `client` and task queue
+    (`inline_tools`: the input's, when not the default)."""
     task_queue = f"tq-{uuid.uuid4()}"
     worker = build_worker(client, task_queue=task_queue, provider=provider or load_script("seed"))
     async with worker:
         handle = await client.start_workflow(
             AgentWorkflow.run,
-            AgentInput(goal=goal),
+            AgentInput(goal=goal)
+            if inline_tools is None
+            else AgentInput(goal=goal, inline_tools=inline_tools),
             id=f"wf-{uuid.uuid4()}",
             task_queue=task_queue,
         )

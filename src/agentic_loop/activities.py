@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from temporalio import activity
 
 from agentic_loop.llm.base import CompletionRequest, LLMProvider
 from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
-from agentic_loop.policies import llm_turn_key, message_checksum, tool_message, tool_result_key
+from agentic_loop.policies import (
+    llm_turn_key,
+    message_checksum,
+    tool_idempotency_key,
+    tool_message,
+    tool_result_key,
+)
 from agentic_loop.tools.base import ToolContext, ToolRegistry
 from agentic_loop.transcript_cache import TranscriptCache
 from agentic_loop.transcript_reader import read_transcript
@@ -21,6 +28,7 @@ from agentic_loop.types import (
     LLMRequest,
     LLMTurn,
     Message,
+    ToolCall,
     ToolRequest,
     ToolResult,
 )
@@ -28,6 +36,16 @@ from agentic_loop.types import (
 T = TypeVar("T")
 
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
+
+# How a `call_llm` attempt runs one inline tool call: given the call and a function that runs
+# it. The worker's instrumentation sets it for each attempt, so an inline call is traced,
+# counted and logged like a `run_tool` attempt; unset, the call just runs.
+InlineToolRunner = Callable[
+    [ToolRequest, Callable[[], Awaitable[ToolResult]]], Awaitable[ToolResult]
+]
+inline_tool_runner: ContextVar[InlineToolRunner | None] = ContextVar(
+    "inline_tool_runner", default=None
+)
 
 
 def completion_request(
@@ -77,7 +95,41 @@ class LLMActivities:
             llm_turn_key(self._key(request), request.turn),
             Message(role="assistant", content=turn.content, tool_calls=turn.tool_calls),
         )
+        if request.inline_tools and turn.tool_calls:
+            turn.tool_results = await self._inline_results(request, turn)
         return turn
+
+    async def _inline_results(self, request: LLMRequest, turn: LLMTurn) -> list[ToolResult]:
+        """Run the calls of tools in `request.inline_tools` here, one after another. A call
+        whose tool raises is left out: the workflow runs it as its own activity, with that
+        activity's retries, as it would without inline tools."""
+        workflow_id = activity.info().workflow_id or ""
+        results: list[ToolResult] = []
+        for call in turn.tool_calls:
+            if call.name not in request.inline_tools or self.tools.get(call.name) is None:
+                continue
+            key = tool_idempotency_key(workflow_id, request.turn, call.id)
+            context = ToolContext(workflow_id, key)
+
+            def run(call: ToolCall = call, context: ToolContext = context) -> Awaitable[ToolResult]:
+                return self.tools.execute(call, context)
+
+            runner = inline_tool_runner.get()
+            try:
+                if runner is None:
+                    result = await run()
+                else:
+                    result = await runner(ToolRequest(call=call, idempotency_key=key), run)
+            except Exception:
+                activity.logger.warning(
+                    "inline tool %s raised; it will run as its own activity",
+                    call.name,
+                    exc_info=True,
+                )
+                continue
+            self.cache.remember(tool_result_key(key), tool_message(result))
+            results.append(result)
+        return results
 
     async def _conversation(self, request: LLMRequest) -> list[Message]:
         info = activity.info()

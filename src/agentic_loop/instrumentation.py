@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
@@ -36,6 +36,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from agentic_loop.activities import inline_tool_runner
 from agentic_loop.types import AgentResult, LLMRequest, LLMTurn, ToolRequest, ToolResult
 
 if TYPE_CHECKING:
@@ -137,6 +138,9 @@ class _ActivityInbound(ActivityInboundInterceptor):
             attributes["gen_ai.request.model"] = request.model
         started = time.monotonic()
         with self._span("llm.call", attributes) as span:
+            # Inline tool calls run inside this attempt: each gets its span (a child of this
+            # one), its count and its log line, as a run_tool attempt would.
+            token = inline_tool_runner.set(self._inline_tool)
             try:
                 result = await super().execute_activity(input)
             except BaseException as e:
@@ -144,12 +148,26 @@ class _ActivityInbound(ActivityInboundInterceptor):
                 _count(meter, LLM_CALLS, "LLM calls, one per attempt", model=model, outcome="error")
                 self._failed(meter, span, e, info, "llm", started, step=request.turn)
                 raise
+            finally:
+                inline_tool_runner.reset(token)
             _observe_latency(meter, "llm", started)
             if is_payload(result, LLMTurn):
                 _record_turn(meter, span, result, request, info.attempt)
             return result
 
     async def _run_tool(self, input: ExecuteActivityInput, request: ToolRequest) -> Any:
+        execute = super().execute_activity
+        return await self._tool_call(request, lambda: execute(input))
+
+    async def _inline_tool(
+        self, request: ToolRequest, run: Callable[[], Awaitable[ToolResult]]
+    ) -> ToolResult:
+        result: ToolResult = await self._tool_call(request, run, inline=True)
+        return result
+
+    async def _tool_call(
+        self, request: ToolRequest, run: Callable[[], Awaitable[Any]], *, inline: bool = False
+    ) -> Any:
         info = activity.info()
         meter = activity.metric_meter()
         step = step_of_tool(request)
@@ -157,16 +175,27 @@ class _ActivityInbound(ActivityInboundInterceptor):
             "gen_ai.tool.name": request.call.name,
             "gen_ai.tool.call.id": request.call.id,
             "temporal.activity.attempt": info.attempt,
+            "agentic_loop.tool.inline": inline,
         }
         if step is not None:
             attributes["agentic_loop.step"] = step
         started = time.monotonic()
         with self._span("tool.call", attributes) as span:
             try:
-                result = await super().execute_activity(input)
+                result = await run()
             except BaseException as e:
                 _count(meter, TOOL_CALLS, _TOOL_HELP, tool=request.call.name, outcome="error")
-                self._failed(meter, span, e, info, "tool", started, step=step)
+                if inline:
+                    # Not retried as part of this attempt: the workflow runs the call as its
+                    # own activity instead (LLMActivities._inline_results).
+                    _observe_latency(meter, "tool", started)
+                    if span is not None:
+                        from opentelemetry.trace import Status, StatusCode
+
+                        span.set_attribute("error.type", error_type(e))
+                        span.set_status(Status(StatusCode.ERROR, error_type(e)))
+                else:
+                    self._failed(meter, span, e, info, "tool", started, step=step)
                 raise
             _observe_latency(meter, "tool", started)
             outcome = "refused" if is_payload(result, ToolResult) and result.is_error else "ok"
@@ -174,10 +203,16 @@ class _ActivityInbound(ActivityInboundInterceptor):
             if span is not None:
                 span.set_attribute("agentic_loop.tool.outcome", outcome)
             activity.logger.info(
-                "tool call %s: %s",
+                "tool call %s: %s%s",
                 request.call.name,
                 outcome,
-                extra={"step": step, "tool": request.call.name, "outcome": outcome},
+                " (inline, in the LLM activity)" if inline else "",
+                extra={
+                    "step": step,
+                    "tool": request.call.name,
+                    "outcome": outcome,
+                    "inline": inline,
+                },
             )
             return result
 

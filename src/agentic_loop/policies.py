@@ -108,6 +108,12 @@ def llm_turn_key(conversation_id: str, turn: int) -> str:
     return f"{conversation_id}/llm/{turn}"
 
 
+def tool_idempotency_key(workflow_id: str, turn: int, call_id: str) -> str:
+    """The idempotency key of a tool call: stable across retries, worker crashes and
+    continue-as-new (the turn count carries), the same wherever the call runs."""
+    return f"{workflow_id}/{turn}/{call_id}"
+
+
 def tool_result_key(idempotency_key: str) -> str:
     """The cache key of the tool message a tool call returned."""
     return f"{idempotency_key}/result"

@@ -100,6 +100,10 @@ def _default_local_tools() -> list[str]:
     return ["calculator"]
 
 
+def _default_inline_tools() -> list[str]:
+    return ["calculator"]
+
+
 @dataclass
 class AgentInput:
     """Everything that defines one agent run. Secrets never go here: history is visible."""
@@ -115,6 +119,10 @@ class AgentInput:
     # Cheap, pure tools run as local activities (one marker event, no extra round trip).
     # This is input, not code, so changing the default never breaks a recorded history.
     local_tools: list[str] = field(default_factory=_default_local_tools)
+    # Cheap, pure tools the LLM activity runs itself when the model asks for them: no
+    # activity and no workflow activation of their own (docs/performance.md). A call it could
+    # not answer falls back to `local_tools` or a regular activity. Never approval tools.
+    inline_tools: list[str] = field(default_factory=_default_inline_tools)
     llm_retry: RetrySettings = field(default_factory=RetrySettings)
     llm_timeout_seconds: float = 120.0
     tool_retry: RetrySettings = field(default_factory=lambda: RetrySettings(maximum_attempts=3))
@@ -193,6 +201,9 @@ class LLMRequest:
     conversation_id: str = ""
     # Messages of the delta that are not in `new_messages`: see MessageRef.
     recorded: list[MessageRef] = field(default_factory=list)
+    # Tools whose calls this activity answers itself, right after the model asks for them
+    # (AgentInput.inline_tools): their results come back in LLMTurn.tool_results.
+    inline_tools: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -206,6 +217,9 @@ class LLMTurn:
     refusal: str | None = None
     usage: Usage = field(default_factory=Usage)
     model: str = ""
+    # Results of the calls above that the activity ran itself (LLMRequest.inline_tools); a
+    # call without one here runs as its own activity. Empty in histories recorded before.
+    tool_results: list[ToolResult] = field(default_factory=list)
 
 
 @dataclass

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         newest_that_fit,
         retry_policy,
         seconds,
+        tool_idempotency_key,
         tool_message,
         tool_result_key,
         tool_summary,
@@ -171,7 +172,10 @@ class AgentWorkflow:
                 return AgentStatus.MAX_TOKENS, turn.content, None
             if turn.tool_calls:
                 self._phase = "running tools"
-                results = await asyncio.gather(*(self._run_tool(c) for c in turn.tool_calls))
+                answered = {r.call_id: r for r in turn.tool_results}
+                results = await asyncio.gather(
+                    *(self._run_tool(c, answered.get(c.id)) for c in turn.tool_calls)
+                )
                 for result, produced_as in results:
                     self._append(tool_message(result), produced_as=produced_as)
                 continue
@@ -260,6 +264,7 @@ class AgentWorkflow:
             tools=self._input.tools,
             conversation_id=self._conversation_id,
             recorded=recorded,
+            inline_tools=[t for t in self._input.inline_tools if self._inline(t)],
         )
         self._sent = total
         settings = self._input.llm_retry
@@ -277,22 +282,38 @@ class AgentWorkflow:
         self._usage = self._usage + turn.usage
         return turn
 
-    async def _run_tool(self, call: ToolCall) -> tuple[ToolResult, str | None]:
-        """The call's result, and its cache key when an activity produced it."""
+    def _inline(self, tool: str) -> bool:
+        """Whether the LLM activity may run this tool's calls itself: a call that needs
+        approval never runs before the decision."""
+        return tool in self._input.inline_tools and tool not in self._input.approval_required
+
+    async def _run_tool(
+        self, call: ToolCall, answered: ToolResult | None
+    ) -> tuple[ToolResult, str | None]:
+        """The call's result, and its cache key when an activity produced it (`answered`:
+        the result the LLM activity returned for an inline tool, if it did)."""
         self._tool_calls += 1
+        key = tool_idempotency_key(workflow.info().workflow_id, self._turns, call.id)
+        if answered is not None and answered.name == call.name and self._inline(call.name):
+            # An inline tool: the LLM activity ran it and returned its result with the turn.
+            workflow.logger.info(
+                "step %d: %s answered in the LLM activity",
+                self._turns,
+                call.name,
+                extra={"step": self._turns, "tool": call.name},
+            )
+            return answered, tool_result_key(key)
         self._pending[call.id] = call
         try:
             if call.name in self._input.approval_required:
                 decision = await self._await_decision(call)
                 if not decision.approved:
                     return _refusal(call, f"the call was rejected: {decision.reason}"), None
-            return await self._execute_tool(call)
+            return await self._execute_tool(call, key)
         finally:
             del self._pending[call.id]
 
-    async def _execute_tool(self, call: ToolCall) -> tuple[ToolResult, str | None]:
-        # Stable across retries, worker crashes and continue-as-new (the turn count carries).
-        key = f"{workflow.info().workflow_id}/{self._turns}/{call.id}"
+    async def _execute_tool(self, call: ToolCall, key: str) -> tuple[ToolResult, str | None]:
         request = ToolRequest(call=call, idempotency_key=key)
         settings = self._input.tool_retry
         timeout = timedelta(seconds=self._input.tool_timeout_seconds)

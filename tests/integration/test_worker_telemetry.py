@@ -82,17 +82,39 @@ def _tree(spans: tuple[ReadableSpan, ...]) -> list[Any]:
     return build(None)
 
 
+# The calculator call's place in the trace: inside the first LLM call's span when it runs
+# inline (the default), in an activity of its own (a local one) otherwise.
+_INLINE_TRACE = [
+    [
+        "StartActivity:call_llm",
+        [["RunActivity:call_llm", [["llm.call", [["tool.call", []]]]]]],
+    ],
+    ["StartActivity:call_llm", [["RunActivity:call_llm", [["llm.call", []]]]]],
+]
+_ACTIVITY_TRACE = [
+    ["StartActivity:call_llm", [["RunActivity:call_llm", [["llm.call", []]]]]],
+    ["StartActivity:run_tool", [["RunActivity:run_tool", [["tool.call", []]]]]],
+    ["StartActivity:call_llm", [["RunActivity:call_llm", [["llm.call", []]]]]],
+]
+
+
+@pytest.mark.parametrize(
+    ("inline_tools", "activity_spans"),
+    [(None, _INLINE_TRACE), ([], _ACTIVITY_TRACE)],
+    ids=["inline-calculator", "calculator-activity"],
+)
 async def test_seed_run_has_a_span_tree_with_llm_and_tool_spans(
-    dev_env: WorkflowEnvironment,
+    dev_env: WorkflowEnvironment, inline_tools: list[str] | None, activity_spans: list[Any]
 ) -> None:
     """A traced client and worker give the seed's run one trace: the workflow, each LLM call
-    with model, tokens and attempt, and the calculator call, nested under their activities."""
+    with model, tokens and attempt, and the calculator call, nested under the LLM call that
+    ran it inline or under its own activity."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     client = await connect_client(settings_for(dev_address(dev_env)), tracer_provider=provider)
 
-    result, _ = await run_seed(client)
+    result, _ = await run_seed(client, inline_tools=inline_tools)
 
     assert result.status == AgentStatus.COMPLETED
     spans = exporter.get_finished_spans()
@@ -101,9 +123,7 @@ async def test_seed_run_has_a_span_tree_with_llm_and_tool_spans(
             "StartWorkflow:AgentWorkflow",
             [
                 ["RunWorkflow:AgentWorkflow", []],
-                ["StartActivity:call_llm", [["RunActivity:call_llm", [["llm.call", []]]]]],
-                ["StartActivity:run_tool", [["RunActivity:run_tool", [["tool.call", []]]]]],
-                ["StartActivity:call_llm", [["RunActivity:call_llm", [["llm.call", []]]]]],
+                *activity_spans,
                 ["CompleteWorkflow:AgentWorkflow", []],
             ],
         ]
@@ -120,6 +140,7 @@ async def test_seed_run_has_a_span_tree_with_llm_and_tool_spans(
     assert tool.attributes is not None
     assert tool.attributes["gen_ai.tool.name"] == "calculator"
     assert tool.attributes["agentic_loop.tool.outcome"] == "ok"
+    assert tool.attributes["agentic_loop.tool.inline"] == (inline_tools is None)
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -165,20 +186,25 @@ FLAKY_SEED = {
 }
 
 
+@pytest.mark.parametrize(
+    "inline_tools", [None, []], ids=["inline-calculator", "calculator-activity"]
+)
 async def test_prometheus_endpoint_counts_llm_calls_tools_tokens_and_retries(
-    dev_env: WorkflowEnvironment,
+    dev_env: WorkflowEnvironment, inline_tools: list[str] | None
 ) -> None:
     """A worker with AGENTIC_LOOP_METRICS_ADDRESS serves, over HTTP, counters that move with
-    the seed's run: LLM calls, tool calls by tool and outcome, tokens, retries by error type,
-    step latency and finished runs."""
+    the seed's run: LLM calls, tool calls by tool and outcome (whether the calculator ran
+    inline or as an activity), tokens, retries by error type, step latency and finished runs."""
     port = _free_port()
     settings = settings_for(dev_address(dev_env), AGENTIC_LOOP_METRICS_ADDRESS=f"127.0.0.1:{port}")
     client = await connect_client(settings)
     before = scrape(port)
     assert metric(before, "agentic_loop_llm_calls") == 0
 
-    await run_seed(client)
-    await run_seed(client, ScriptedLLM.from_data(FLAKY_SEED, name="flaky"))
+    await run_seed(client, inline_tools=inline_tools)
+    await run_seed(
+        client, ScriptedLLM.from_data(FLAKY_SEED, name="flaky"), inline_tools=inline_tools
+    )
 
     after = scrape(port)
     assert metric(after, "agentic_loop_llm_calls", outcome="ok") == 4
@@ -197,13 +223,26 @@ async def test_prometheus_endpoint_counts_llm_calls_tools_tokens_and_retries(
 # --- logs ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("inline_tools", "tool_line", "tool_activity"),
+    [
+        (None, "step 1: calculator answered in the LLM activity", "call_llm"),
+        ([], "step 1: running calculator", "run_tool"),
+    ],
+    ids=["inline-calculator", "calculator-activity"],
+)
 async def test_logs_carry_workflow_run_and_step_and_replay_adds_none(
-    dev_env: WorkflowEnvironment, log_lines: io.StringIO
+    dev_env: WorkflowEnvironment,
+    log_lines: io.StringIO,
+    inline_tools: list[str] | None,
+    tool_line: str,
+    tool_activity: str,
 ) -> None:
     """Each workflow log line is JSON with workflow_id, run_id and step, appears once, and
-    replaying the history (where the interceptor runs again) logs nothing more."""
+    replaying the history (where the interceptor runs again) logs nothing more; the
+    calculator's activity log line names the activity it ran in."""
     client = await connect_client(settings_for(dev_address(dev_env)))
-    result, handle = await run_seed(client)
+    result, handle = await run_seed(client, inline_tools=inline_tools)
     assert result.status == AgentStatus.COMPLETED
 
     def workflow_lines() -> list[dict[str, Any]]:
@@ -217,7 +256,7 @@ async def test_logs_carry_workflow_run_and_step_and_replay_adds_none(
     assert [r["message"] for r in live] == [
         "agent run started",
         "step 1: calling the LLM",
-        "step 1: running calculator",
+        tool_line,
         "step 2: calling the LLM",
         "agent run finished: completed after 2 LLM turns and 1 tool calls",
     ]
@@ -228,11 +267,15 @@ async def test_logs_carry_workflow_run_and_step_and_replay_adds_none(
         for r in _records(log_lines)
         if r["logger"] == "temporalio.activity" and r["level"] == "info"
     ]
-    assert {(r["activity_type"], r["step"]) for r in activity_lines} == {
-        ("call_llm", 1),
-        ("run_tool", 1),
+    assert [(r["activity_type"], r["step"]) for r in activity_lines] == [
+        *([("call_llm", 1)] if tool_activity == "run_tool" else []),
+        (tool_activity, 1),
+        *([("call_llm", 1)] if tool_activity == "call_llm" else []),
         ("call_llm", 2),
-    }
+    ]
+    (tool_record,) = [r for r in activity_lines if r.get("tool") == "calculator"]
+    assert tool_record["outcome"] == "ok"
+    assert tool_record["inline"] == (inline_tools is None)
 
     history = await handle.fetch_history()
     replayer = Replayer(

@@ -82,7 +82,7 @@ async def test_parallel_tool_calls_are_scheduled_before_either_completes(
     """The regular-activity tools of one turn are scheduled together, not one after another."""
     llm = load_script("parallel_tools")
     # Both tools as regular activities, so both appear as ActivityTaskScheduled events.
-    run = await run_agent(llm, local_tools=[])
+    run = await run_agent(llm, local_tools=[], inline_tools=[])
     history = await run.handle.fetch_history()
     kinds = []
     for event in history.events:
