@@ -34,7 +34,7 @@ class Design:
     label: str
     workflow: str
     task_queue: str
-    # Applied to every input, e.g. to run agentic-loop with local_tools=[].
+    # Applied to every input, e.g. to run agentic-loop with inline_tools=[].
     input_fields: dict[str, Any] = field(default_factory=dict)
 
     def input(self, steps: int, latency: float) -> AgentInput:

@@ -96,43 +96,49 @@ async def compare_batches(
     return figures
 
 
-async def local_tools(bench: Bench, shipped: Design) -> list[Figure]:
-    """The calculator as a local activity (shipped) or as a regular one."""
-    remote = replace(shipped, label="local_tools=[]", input_fields={"local_tools": []})
-    per_step: dict[str, list[float]] = {shipped.label: [], remote.label: []}
-    for design in alternate(remote, shipped, 10):
+# Where the calculator's calls run, against the shipped inline tools (in the LLM activity).
+TOOL_PLACEMENTS: list[tuple[str, dict[str, Any]]] = [
+    ("calculator as a local activity (inline_tools=[])", {"inline_tools": []}),
+    (
+        "calculator as a regular activity (inline_tools=[], local_tools=[])",
+        {"inline_tools": [], "local_tools": []},
+    ),
+]
+
+
+async def tool_placement(
+    bench: Bench, shipped: Design, label: str, fields: dict[str, Any]
+) -> list[Figure]:
+    """The calculator placed as `fields` say, against the shipped input: serial step time,
+    events and bytes at S=100, and a throughput batch."""
+    other = replace(shipped, label=label, input_fields=fields)
+    per_step: dict[str, list[float]] = {shipped.label: [], other.label: []}
+    for design in alternate(other, shipped, 10):
         seconds, _ = await bench.conversation(design, 10)
         per_step[design.label].append(seconds / 10 * 1000)
     sizes = {}
-    for design in (remote, shipped):
+    for design in (other, shipped):
         _, handle = await bench.conversation(design, 100)
         sizes[design.label] = await history_size(bench.client, handle)
-    r, s = sizes[remote.label], sizes[shipped.label]
+    o, s = sizes[other.label], sizes[shipped.label]
     figures = [
         Figure(
             "tuning",
-            "local_tools=[] serial S=10 per step",
+            f"{label} serial S=10 per step",
             "ms",
-            median(per_step[remote.label]),
+            median(per_step[other.label]),
             median(per_step[shipped.label]),
             against="shipped",
         ),
+        Figure("tuning", f"{label} S=100 events", "events", o.events, s.events, against="shipped"),
         Figure(
-            "tuning", "local_tools=[] S=100 events", "events", r.events, s.events, against="shipped"
-        ),
-        Figure(
-            "tuning",
-            "local_tools=[] S=100 bytes",
-            "bytes",
-            r.json_bytes,
-            s.json_bytes,
-            against="shipped",
+            "tuning", f"{label} S=100 bytes", "bytes", o.json_bytes, s.json_bytes, against="shipped"
         ),
     ]
     for figure in figures:
         emit(figure.json_line())
     figures += await compare_batches(
-        bench, "local_tools=[]", shipped, remote, concurrency=100, steps=10, latency=0.0
+        bench, label, shipped, other, concurrency=100, steps=10, latency=0.0
     )
     return figures
 
@@ -197,7 +203,9 @@ WORKER_EXPERIMENTS: list[tuple[str, dict[str, Any], int, int, float]] = [
 
 
 async def run_all(bench: Bench, shipped: Design, template: Worker) -> list[Figure]:
-    figures = await local_tools(bench, shipped)
+    figures: list[Figure] = []
+    for label, fields in TOOL_PLACEMENTS:
+        figures += await tool_placement(bench, shipped, label, fields)
     for experiment, overrides, concurrency, steps, latency in WORKER_EXPERIMENTS:
         async with bench.variant(template, experiment, **overrides) as variant:
             await bench.conversation(variant, 2)

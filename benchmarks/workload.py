@@ -43,8 +43,9 @@ async def _calculator_with_work(args: dict[str, Any], context: ToolContext) -> s
     return _shown_work(await calculator.TOOL.run(args, context))
 
 
-# Keeps the real calculator's name, schema and evaluator, so `local_tools=["calculator"]`
-# (the shipped default) applies to it exactly as in production; only the result is longer.
+# Keeps the real calculator's name, schema and evaluator, so `inline_tools=["calculator"]`
+# (the shipped default; `local_tools` when inline is off) applies to it exactly as in
+# production; only the result is longer.
 CALCULATOR_WITH_WORK = Tool(
     name=calculator.TOOL.name,
     description=calculator.TOOL.description,
