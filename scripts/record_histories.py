@@ -259,14 +259,27 @@ SCENARIOS = [
         "parallel_tools.json",
         AgentInput(goal="What is 12 * 7, and what does durable execution mean?"),
         AgentStatus.COMPLETED,
-        notes="calculator runs as a local activity (a marker), web_search as an activity",
+        notes="the calculator runs as the input says (inline in the LLM activity since inline "
+        "tools; before, a local activity, a marker), web_search as an activity",
     ),
     Scenario(
         "parallel_tools_as_activities",
         "parallel_tools.json",
-        AgentInput(goal="What is 12 * 7, and what does durable execution mean?", local_tools=[]),
+        AgentInput(
+            goal="What is 12 * 7, and what does durable execution mean?",
+            local_tools=[],
+            inline_tools=[],
+        ),
         AgentStatus.COMPLETED,
-        notes="local_tools=[]: both tools are regular activities, scheduled together",
+        notes="local_tools=[] (and inline_tools=[] since inline tools): both tools are regular "
+        "activities, scheduled together",
+    ),
+    Scenario(
+        "seed_local_activity",
+        "seed.json",
+        AgentInput(goal=SEED_GOAL, inline_tools=[]),
+        AgentStatus.COMPLETED,
+        notes="inline_tools=[]: the calculator runs as a local activity (a marker)",
     ),
     Scenario(
         "retry_429",
