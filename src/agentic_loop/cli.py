@@ -204,6 +204,12 @@ def _add_goal_options(parser: argparse.ArgumentParser) -> None:
         help="ask a person before each call of this tool (repeatable; default: "
         "AGENTIC_LOOP_APPROVAL_TOOLS)",
     )
+    parser.add_argument(
+        "--tools-as-activities",
+        action="store_true",
+        help="run every tool call as an activity of its own, none inline in the LLM activity "
+        "(inline_tools=[]), e.g. to see each one in the Temporal UI",
+    )
     parser.add_argument("--id", default=None, help="workflow id (default: a new random one)")
     parser.add_argument("--json", action="store_true", help="print only the result, as JSON")
 

@@ -113,13 +113,16 @@ def _validate_goal(goal: str) -> str:
 def _agent_input(args: argparse.Namespace, settings: Settings) -> AgentInput:
     if args.max_turns < 1:
         _fail("--max-turns must be at least 1")
-    return AgentInput(
+    agent_input = AgentInput(
         goal=_validate_goal(args.goal),
         max_turns=args.max_turns,
         model=args.model,
         chat=getattr(args, "chat", False),
         approval_required=list(args.approve_tool or settings.approval_tools),
     )
+    if getattr(args, "tools_as_activities", False):
+        agent_input.inline_tools = []
+    return agent_input
 
 
 def _result_json(result: AgentResult) -> str:

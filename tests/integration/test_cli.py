@@ -114,6 +114,27 @@ async def test_start_then_result_against_a_running_server(dev_server: WorkflowEn
     assert "42" in result["answer"]
 
 
+@pytest.mark.parametrize(
+    ("flags", "markers"), [([], 0), (["--tools-as-activities"], 1)], ids=["default", "flag"]
+)
+async def test_tools_as_activities_runs_the_calculator_as_its_own_activity(
+    dev_server: WorkflowEnvironment, flags: list[str], markers: int
+) -> None:
+    """By default `start` leaves the calculator inline in the LLM activity (no marker);
+    `--tools-as-activities` makes it a local activity of its own (one marker), same answer."""
+    address = dev_server.client.service_client.config.target_host
+    queue = f"cli-{uuid.uuid4()}"
+    env: dict[str, Any] = {"TEMPORAL_ADDRESS": address, "AGENTIC_LOOP_TASK_QUEUE": queue}
+    started = await _cli("start", "--json", *flags, "What is 6 * 7?", **env)
+    assert started.returncode == 0, started.stderr
+    handle = dev_server.client.get_workflow_handle(json.loads(started.stdout)["workflow_id"])
+    async with build_worker(dev_server.client, task_queue=queue, provider=RuleBasedLLM()):
+        result = await handle.result()
+    assert "42" in result["answer"]
+    history = await handle.fetch_history()
+    assert sum(e.HasField("marker_recorded_event_attributes") for e in history.events) == markers
+
+
 async def test_result_of_an_unknown_workflow_is_a_clear_error(
     dev_server: WorkflowEnvironment,
 ) -> None:
