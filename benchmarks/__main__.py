@@ -236,4 +236,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Without the interpreter's finalization, as the console script does (agentic_loop.cli's
+    # entrypoint): the SDK's threads can abort a finalizing interpreter (sdk-python#300), and
+    # the --tune run did, after printing every figure.
+    os._exit(exit_code)
