@@ -51,6 +51,7 @@ CALCULATOR_WITH_WORK = Tool(
     description=calculator.TOOL.description,
     parameters=calculator.TOOL.parameters,
     run=_calculator_with_work,
+    pure=calculator.TOOL.pure,
 )
 
 

@@ -96,17 +96,20 @@ class LLMActivities:
             Message(role="assistant", content=turn.content, tool_calls=turn.tool_calls),
         )
         if request.inline_tools and turn.tool_calls:
-            turn.tool_results = await self._inline_results(request, turn)
+            # Heartbeating, so a cancelled workflow still reaches a slow tool here.
+            turn.tool_results = await _heartbeating(self._inline_results(request, turn))
         return turn
 
     async def _inline_results(self, request: LLMRequest, turn: LLMTurn) -> list[ToolResult]:
-        """Run the calls of tools in `request.inline_tools` here, one after another. A call
-        whose tool raises is left out: the workflow runs it as its own activity, with that
-        activity's retries, as it would without inline tools."""
+        """Run the calls of tools in `request.inline_tools` here, one after another, if this
+        worker has the tool and it is `pure`. A call left out (not pure, not here, or its tool
+        raised) is run by the workflow as its own activity, with that activity's retries, as
+        it would be without inline tools."""
         workflow_id = activity.info().workflow_id or ""
         results: list[ToolResult] = []
         for call in turn.tool_calls:
-            if call.name not in request.inline_tools or self.tools.get(call.name) is None:
+            tool = self.tools.get(call.name)
+            if call.name not in request.inline_tools or tool is None or not tool.pure:
                 continue
             key = tool_idempotency_key(workflow_id, request.turn, call.id)
             context = ToolContext(workflow_id, key)

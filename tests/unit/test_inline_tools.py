@@ -4,7 +4,6 @@ calculator), with their fall-backs to activities of their own."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 from typing import Any
 
@@ -120,6 +119,16 @@ async def test_inline_and_activity_tools_of_one_turn_keep_the_models_order(
     assert tools[0].content == "84"
 
 
+async def test_listing_a_tool_that_is_not_pure_inline_still_runs_it_as_an_activity(
+    run_agent: RunAgent,
+) -> None:
+    """An input that lists web_search as inline gets it run as its own activity anyway: the
+    worker's registry says it is not pure."""
+    run = await run_agent(load_script("parallel_tools"), inline_tools=["calculator", "web_search"])
+    assert run.result.status == AgentStatus.COMPLETED
+    assert _event_kinds(await run.handle.fetch_history()) == Counter({"call_llm": 2, "run_tool": 1})
+
+
 class _FailsOnce:
     """A tool that raises on its first call (the inline one) and answers after."""
 
@@ -138,7 +147,7 @@ async def test_an_inline_tool_that_raises_runs_as_its_own_activity(run_agent: Ru
     activity, with the same idempotency key, and the model gets that result."""
     flaky = _FailsOnce()
     tools = ToolRegistry(
-        [Tool("flaky", "breaks once", {"type": "object", "properties": {}}, flaky)]
+        [Tool("flaky", "breaks once", {"type": "object", "properties": {}}, flaky, pure=True)]
     )
     llm = ScriptedLLM.from_data(
         {
@@ -228,7 +237,9 @@ async def test_call_llm_runs_no_tool_when_the_request_names_none() -> None:
         seen.append(context.idempotency_key)
         return "ran"
 
-    tools = ToolRegistry([Tool("calculator", "spy", {"type": "object", "properties": {}}, spy)])
+    tools = ToolRegistry(
+        [Tool("calculator", "spy", {"type": "object", "properties": {}}, spy, pure=True)]
+    )
     turn = await ActivityEnvironment().run(
         LLMActivities(_two_calls(), tools).call_llm, _request([])
     )
@@ -247,8 +258,9 @@ async def test_an_inline_tool_this_worker_lacks_is_left_to_the_workflow() -> Non
 
 
 async def test_the_runner_hook_sees_each_inline_call_with_its_idempotency_key() -> None:
-    """The instrumentation's hook is given every inline call, with the key a run_tool
-    activity would get, and its result is what the turn returns."""
+    """The instrumentation's hook is given every inline call (the pure calculator's, not
+    web_search's), with the key a run_tool activity would get, and its result is what the
+    turn returns."""
     seen: list[ToolRequest] = []
 
     async def runner(request: ToolRequest, run: Any) -> ToolResult:
@@ -265,7 +277,16 @@ async def test_the_runner_hook_sees_each_inline_call_with_its_idempotency_key() 
         inline_tool_runner.reset(token)
     assert [(r.call.id, r.idempotency_key) for r in seen] == [
         ("a", tool_idempotency_key(env.info.workflow_id or "", 3, "a")),
-        ("b", tool_idempotency_key(env.info.workflow_id or "", 3, "b")),
     ]
-    assert [r.call_id for r in turn.tool_results] == ["a", "b"]
-    assert json.loads(json.dumps([r.content for r in turn.tool_results]))[0] == "42"
+    assert [(r.call_id, r.content) for r in turn.tool_results] == [("a", "42")]
+
+
+async def test_a_tool_not_marked_pure_is_never_run_inline() -> None:
+    """The input may list any tool in inline_tools; the worker runs inline only tools
+    registered as pure, so web_search (an external call in real life) stays an activity."""
+    assert default_registry().get("calculator").pure  # type: ignore[union-attr]
+    assert not default_registry().get("web_search").pure  # type: ignore[union-attr]
+    turn = await ActivityEnvironment().run(
+        LLMActivities(_two_calls(), default_registry()).call_llm, _request(["web_search"])
+    )
+    assert turn.tool_results == []

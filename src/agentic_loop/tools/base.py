@@ -32,6 +32,10 @@ class Tool:
     # JSON schema of the arguments object, as OpenAI function tools take it.
     parameters: dict[str, Any]
     run: ToolFunction
+    # Fast (well under a second), deterministic and without side effects: the LLM activity
+    # may then run its calls itself when the workflow input lists it in `inline_tools`. The
+    # input asks; this flag, set by whoever registers the tool on the worker, decides.
+    pure: bool = False
 
     def schema(self) -> dict[str, Any]:
         """The tool as the Chat Completions `tools` list expects it."""

@@ -235,6 +235,7 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> str:
 
 
 TOOL = Tool(
+    pure=True,
     name="calculator",
     description=(
         "Evaluate an arithmetic expression exactly and return the number. Supports + - * / "
