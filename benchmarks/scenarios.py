@@ -206,71 +206,112 @@ def _cpu_seconds() -> float:
     return times.user + times.system
 
 
+@dataclass
+class Batches:
+    """Batches of two designs, run alternately, and the CPU this process spent on each."""
+
+    runs: dict[str, list[Batch]]
+    cpu_seconds: dict[str, float]
+    cache_note: dict[str, int]
+
+    def rate(self, label: str) -> float:
+        done = self.runs[label]
+        return sum(b.steps for b in done) / sum(b.wall_seconds for b in done)
+
+    def latencies(self, label: str) -> list[float]:
+        return [x for b in self.runs[label] for x in b.step_latencies]
+
+    def cpu_ms(self, label: str) -> float:
+        return self.cpu_seconds[label] / sum(b.steps for b in self.runs[label]) * 1000
+
+
+async def alternate_batches(
+    bench: Bench,
+    first: Design,
+    second: Design,
+    *,
+    rounds: int,
+    concurrency: int,
+    steps: int,
+    latency: float,
+) -> Batches:
+    """`rounds` batches of `concurrency` conversations per design, alternating which goes
+    first, with the process's CPU (worker and driving client) counted per design."""
+    done = Batches({first.label: [], second.label: []}, {first.label: 0.0, second.label: 0.0}, {})
+    cache = (bench.cache.hits, bench.cache.misses)
+    for design in alternate(first, second, rounds):
+        began = _cpu_seconds()
+        done.runs[design.label].append(await bench.batch(design, concurrency, steps, latency))
+        done.cpu_seconds[design.label] += _cpu_seconds() - began
+    done.cache_note = _cache_note(bench, cache)
+    return done
+
+
+def batch_figures(
+    batches: Batches,
+    section: str,
+    measured: Design,
+    against: Design,
+    names: tuple[str, str, str, str],
+    *,
+    extra: dict[str, Any],
+    against_name: str = "naive",
+) -> list[Figure]:
+    """steps/s (carrying `extra`), p50 and p99 step latency and CPU per step of `measured`
+    beside `against`, named by `names` in that order; each is printed as it is made."""
+    a, b = measured.label, against.label
+    rate, p50, p99, cpu = names
+    figures = [
+        Figure(
+            section,
+            rate,
+            "steps/s",
+            batches.rate(a),
+            batches.rate(b),
+            extra=extra,
+            against=against_name,
+        ),
+        *(
+            Figure(
+                section,
+                name,
+                "ms",
+                percentile(batches.latencies(a), q) * 1000,
+                percentile(batches.latencies(b), q) * 1000,
+                against=against_name,
+            )
+            for name, q in ((p50, 50), (p99, 99))
+        ),
+        Figure(section, cpu, "ms", batches.cpu_ms(a), batches.cpu_ms(b), against=against_name),
+    ]
+    for figure in figures:
+        emit(figure.json_line())
+    return figures
+
+
 async def throughput(
     bench: Bench, ours: Design, naive: Design, concurrency: int, latency: float, rounds: int
 ) -> list[Figure]:
     """`concurrency` conversations of 10 steps started at once, `rounds` times per design."""
     steps = 10
-    batches: dict[str, list[Batch]] = {ours.label: [], naive.label: []}
-    worker_cpu: dict[str, float] = {ours.label: 0.0, naive.label: 0.0}
-    cache = (bench.cache.hits, bench.cache.misses)
-    for design in alternate(ours, naive, rounds):
-        began = _cpu_seconds()
-        batches[design.label].append(await bench.batch(design, concurrency, steps, latency))
-        worker_cpu[design.label] += _cpu_seconds() - began
-
-    def rate(label: str) -> float:
-        done = batches[label]
-        return sum(b.steps for b in done) / sum(b.wall_seconds for b in done)
-
-    def latencies(label: str) -> list[float]:
-        return [x for b in batches[label] for x in b.step_latencies]
-
-    def cpu_ms(label: str) -> float:
-        return worker_cpu[label] / sum(b.steps for b in batches[label]) * 1000
-
+    batches = await alternate_batches(
+        bench, ours, naive, rounds=rounds, concurrency=concurrency, steps=steps, latency=latency
+    )
     where = f"C={concurrency}, latency {latency:g} s"
     extra = {
         "concurrency": concurrency,
         "latency_s": latency,
         "steps": steps,
         "rounds": rounds,
-        **_cache_note(bench, cache),
+        **batches.cache_note,
     }
-    figures = [
-        Figure(
-            "throughput",
-            f"{where}: steps/s",
-            "steps/s",
-            rate(ours.label),
-            rate(naive.label),
-            extra=extra,
-        ),
-        Figure(
-            "throughput",
-            f"{where}: p50 step latency",
-            "ms",
-            percentile(latencies(ours.label), 50) * 1000,
-            percentile(latencies(naive.label), 50) * 1000,
-        ),
-        Figure(
-            "throughput",
-            f"{where}: p99 step latency",
-            "ms",
-            percentile(latencies(ours.label), 99) * 1000,
-            percentile(latencies(naive.label), 99) * 1000,
-        ),
-        Figure(
-            "throughput",
-            f"{where}: worker-process CPU per step",
-            "ms",
-            cpu_ms(ours.label),
-            cpu_ms(naive.label),
-        ),
-    ]
-    for figure in figures:
-        emit(figure.json_line())
-    return figures
+    names = (
+        f"{where}: steps/s",
+        f"{where}: p50 step latency",
+        f"{where}: p99 step latency",
+        f"{where}: worker-process CPU per step",
+    )
+    return batch_figures(batches, "throughput", ours, naive, names, extra=extra)
 
 
 async def long_conversation(bench: Bench, ours: Design, steps: int) -> Figure:

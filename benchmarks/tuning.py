@@ -6,7 +6,6 @@ setting of the worker `build_worker` returns (or one field of the input) and not
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -18,14 +17,9 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from benchmarks.harness import Batch, Bench, Design
-from benchmarks.report import Figure, emit, median, percentile
-from benchmarks.scenarios import alternate, history_size
-
-
-def _cpu() -> float:
-    times = os.times()
-    return times.user + times.system
+from benchmarks.harness import Bench, Design
+from benchmarks.report import Figure, emit, median
+from benchmarks.scenarios import alternate, alternate_batches, batch_figures, history_size
 
 
 async def compare_batches(
@@ -39,61 +33,26 @@ async def compare_batches(
     latency: float,
     rounds: int = 2,
 ) -> list[Figure]:
-    runs: dict[str, list[Batch]] = {shipped.label: [], variant.label: []}
-    cpu: dict[str, float] = {shipped.label: 0.0, variant.label: 0.0}
-    hits, misses = bench.cache.hits, bench.cache.misses
-    for design in alternate(variant, shipped, rounds):
-        began = _cpu()
-        runs[design.label].append(await bench.batch(design, concurrency, steps, latency))
-        cpu[design.label] += _cpu() - began
-
-    def rate(label: str) -> float:
-        return sum(b.steps for b in runs[label]) / sum(b.wall_seconds for b in runs[label])
-
-    def gaps(label: str) -> list[float]:
-        return [x for b in runs[label] for x in b.step_latencies]
-
-    def cpu_ms(label: str) -> float:
-        return cpu[label] / sum(b.steps for b in runs[label]) * 1000
-
-    a, b = variant.label, shipped.label
+    batches = await alternate_batches(
+        bench,
+        variant,
+        shipped,
+        rounds=rounds,
+        concurrency=concurrency,
+        steps=steps,
+        latency=latency,
+    )
     where = f"{experiment} [C={concurrency}, S={steps}, latency {latency:g} s]"
-    extra: dict[str, Any] = {
-        "variant": a,
-        "transcript_cache_hits": bench.cache.hits - hits,
-        "transcript_cache_misses": bench.cache.misses - misses,
-    }
-    figures = [
-        Figure(
-            "tuning",
-            f"{where} steps/s",
-            "steps/s",
-            rate(a),
-            rate(b),
-            extra=extra,
-            against="shipped",
-        ),
-        Figure(
-            "tuning",
-            f"{where} p50 step",
-            "ms",
-            percentile(gaps(a), 50) * 1000,
-            percentile(gaps(b), 50) * 1000,
-            against="shipped",
-        ),
-        Figure(
-            "tuning",
-            f"{where} p99 step",
-            "ms",
-            percentile(gaps(a), 99) * 1000,
-            percentile(gaps(b), 99) * 1000,
-            against="shipped",
-        ),
-        Figure("tuning", f"{where} worker CPU/step", "ms", cpu_ms(a), cpu_ms(b), against="shipped"),
-    ]
-    for figure in figures:
-        emit(figure.json_line())
-    return figures
+    names = (
+        f"{where} steps/s",
+        f"{where} p50 step",
+        f"{where} p99 step",
+        f"{where} worker CPU/step",
+    )
+    extra: dict[str, Any] = {"variant": variant.label, **batches.cache_note}
+    return batch_figures(
+        batches, "tuning", variant, shipped, names, extra=extra, against_name="shipped"
+    )
 
 
 # Where the calculator's calls run, against the shipped inline tools (in the LLM activity).

@@ -190,10 +190,7 @@ class _ActivityInbound(ActivityInboundInterceptor):
                     # own activity instead (LLMActivities._inline_results).
                     _observe_latency(meter, "tool", started)
                     if span is not None:
-                        from opentelemetry.trace import Status, StatusCode
-
-                        span.set_attribute("error.type", error_type(e))
-                        span.set_status(Status(StatusCode.ERROR, error_type(e)))
+                        _mark_failed(span, error_type(e))
                 else:
                     self._failed(meter, span, e, info, "tool", started, step=step)
                 raise
@@ -235,11 +232,8 @@ class _ActivityInbound(ActivityInboundInterceptor):
                 meter, RETRIES, "failed attempts that Temporal retries", error_type=kind_of_error
             )
         if span is not None:
-            from opentelemetry.trace import Status, StatusCode
-
-            span.set_attribute("error.type", kind_of_error)
+            _mark_failed(span, kind_of_error)
             span.set_attribute("agentic_loop.will_retry", retry)
-            span.set_status(Status(StatusCode.ERROR, kind_of_error))
         activity.logger.warning(
             "%s attempt %d failed (%s)%s",
             info.activity_type,
@@ -262,6 +256,13 @@ class _ActivityInbound(ActivityInboundInterceptor):
 
 
 _TOOL_HELP = "tool calls, one per attempt, by tool and outcome (ok, refused, error)"
+
+
+def _mark_failed(span: Span, kind_of_error: str) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("error.type", kind_of_error)
+    span.set_status(Status(StatusCode.ERROR, kind_of_error))
 
 
 def _record_turn(

@@ -19,8 +19,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.llm.rule_based import RuleBasedLLM
-from agentic_loop.server import start_dev_server
 from agentic_loop.worker import build_worker
+from production_support import dev_server
 
 SEED_GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
 
@@ -88,24 +88,22 @@ async def test_an_unreachable_server_is_named_within_seconds() -> None:
     assert "Traceback" not in done.stderr
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
-    env = await start_dev_server()
-    try:
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One embedded dev server for this module's tests that need a running server."""
+    async with dev_server() as env:
         yield env
-    finally:
-        await env.shutdown()
 
 
-async def test_start_then_result_against_a_running_server(dev_server: WorkflowEnvironment) -> None:
+async def test_start_then_result_against_a_running_server(dev_env: WorkflowEnvironment) -> None:
     """`start` returns a workflow id at once; `result` waits for it and prints the answer."""
-    address = dev_server.client.service_client.config.target_host
+    address = dev_env.client.service_client.config.target_host
     queue = f"cli-{uuid.uuid4()}"
     env: dict[str, Any] = {"TEMPORAL_ADDRESS": address, "AGENTIC_LOOP_TASK_QUEUE": queue}
     started = await _cli("start", "--json", "What is 6 * 7?", **env)
     assert started.returncode == 0, started.stderr
     workflow_id = json.loads(started.stdout)["workflow_id"]
-    worker = build_worker(dev_server.client, task_queue=queue, provider=RuleBasedLLM())
+    worker = build_worker(dev_env.client, task_queue=queue, provider=RuleBasedLLM())
     async with worker:
         done = await _cli("result", "--json", workflow_id, **env)
     assert done.returncode == 0, done.stderr
@@ -118,17 +116,17 @@ async def test_start_then_result_against_a_running_server(dev_server: WorkflowEn
     ("flags", "markers"), [([], 0), (["--tools-as-activities"], 1)], ids=["default", "flag"]
 )
 async def test_tools_as_activities_runs_the_calculator_as_its_own_activity(
-    dev_server: WorkflowEnvironment, flags: list[str], markers: int
+    dev_env: WorkflowEnvironment, flags: list[str], markers: int
 ) -> None:
     """By default `start` leaves the calculator inline in the LLM activity (no marker);
     `--tools-as-activities` makes it a local activity of its own (one marker), same answer."""
-    address = dev_server.client.service_client.config.target_host
+    address = dev_env.client.service_client.config.target_host
     queue = f"cli-{uuid.uuid4()}"
     env: dict[str, Any] = {"TEMPORAL_ADDRESS": address, "AGENTIC_LOOP_TASK_QUEUE": queue}
     started = await _cli("start", "--json", *flags, "What is 6 * 7?", **env)
     assert started.returncode == 0, started.stderr
-    handle = dev_server.client.get_workflow_handle(json.loads(started.stdout)["workflow_id"])
-    async with build_worker(dev_server.client, task_queue=queue, provider=RuleBasedLLM()):
+    handle = dev_env.client.get_workflow_handle(json.loads(started.stdout)["workflow_id"])
+    async with build_worker(dev_env.client, task_queue=queue, provider=RuleBasedLLM()):
         result = await handle.result()
     assert "42" in result["answer"]
     history = await handle.fetch_history()
@@ -136,10 +134,10 @@ async def test_tools_as_activities_runs_the_calculator_as_its_own_activity(
 
 
 async def test_result_of_an_unknown_workflow_is_a_clear_error(
-    dev_server: WorkflowEnvironment,
+    dev_env: WorkflowEnvironment,
 ) -> None:
     """`result` for an id the server does not know names the id, exit 2, no traceback."""
-    address = dev_server.client.service_client.config.target_host
+    address = dev_env.client.service_client.config.target_host
     done = await _cli("result", "no-such-workflow", TEMPORAL_ADDRESS=address)
     assert done.returncode == 2
     assert "no-such-workflow" in done.stderr
