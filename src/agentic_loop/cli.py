@@ -43,7 +43,7 @@ from agentic_loop.connection import (
 )
 from agentic_loop.conversation_cli import add_commands as add_conversation_commands
 from agentic_loop.llm import provider_from_settings
-from agentic_loop.observability import configure_logging
+from agentic_loop.observability import configure_logging, install_log_handler
 from agentic_loop.types import (
     AgentInput,
 )
@@ -60,10 +60,10 @@ class _OneLineFormatter(logging.Formatter):
         return super().format(record)
 
 
-def _configure_logging() -> None:
+def _configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLineFormatter("agentic-loop: %(levelname)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    install_log_handler(handler, settings, logging.WARNING)
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -282,9 +282,9 @@ _ASYNC_COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging()
     try:
         settings = Settings.from_env()
+        _configure_logging(settings)
         if args.command == "server":
             return cmd_server(args, settings)
         if args.command == "codec-server":

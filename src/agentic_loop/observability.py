@@ -144,17 +144,28 @@ def configure_logging(settings: Settings, stream: IO[str] | None = None) -> logg
         )
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else KeyValueFormatter())
-    handler.addFilter(RedactSecrets(secrets_of(settings)))
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "_agentic_loop", False)]:
-        root.removeHandler(old)
-    handler._agentic_loop = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(level)
+    install_log_handler(handler, settings, level)
     # The context travels as fields of the record; the SDK would also paste it into the text.
     temporalio.workflow.logger.workflow_info_on_message = False
     temporalio.activity.logger.activity_info_on_message = False
     return handler
+
+
+def install_log_handler(handler: logging.Handler, settings: Settings, level: int) -> None:
+    """Make `handler` the process's one log handler: every record reaches it once, with the
+    known secrets masked. The command line installs a terse one first and a worker replaces
+    it with the structured one; two handlers would print every line twice, one unmasked."""
+    handler.addFilter(RedactSecrets(secrets_of(settings)))
+    root = logging.getLogger()
+    # Only handlers of ours are replaced: others (a host application's, pytest's) stay.
+    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
+        root.removeHandler(old)
+    setattr(handler, _OURS, True)
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+_OURS = "_agentic_loop"
 
 
 # --- traces ----------------------------------------------------------------------------------

@@ -196,3 +196,19 @@ def test_a_tool_call_s_step_comes_from_its_idempotency_key() -> None:
     call = ToolCall(id="call_1", name="calculator")
     assert step_of_tool(ToolRequest(call=call, idempotency_key="team/agent-7/3/call_1")) == 3
     assert step_of_tool(ToolRequest(call=call, idempotency_key="opaque")) is None
+
+
+def test_the_worker_handler_replaces_the_command_line_one(
+    capture: Capture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After the command's terse handler, `configure_logging` leaves one handler of ours, so
+    a record is printed once and masked, never also in clear on stderr."""
+    from agentic_loop.cli import _configure_logging
+
+    _configure_logging(Settings(openai_api_key=SECRET))
+    stream = capture()
+    LOG.warning("key %s", SECRET)
+    ours = [h for h in logging.getLogger().handlers if getattr(h, "_agentic_loop", False)]
+    assert len(ours) == 1
+    assert SECRET not in capsys.readouterr().err
+    assert stream.getvalue().count("key [redacted]") == 1
