@@ -416,8 +416,10 @@ class AgentWorkflow:
         )
 
     # ---- messages from outside --------------------------------------------------------------
+    # Handler names are recorded in history and used by every client: they are given as
+    # strings, so renaming a method cannot rename what a running workflow answers to.
 
-    @workflow.update
+    @workflow.update(name="send_message")
     async def send_message(self, message: UserMessage) -> Reply:
         self._requests += 1
         number = self._requests
@@ -440,12 +442,12 @@ class AgentWorkflow:
                 f"the message has {len(message.text)} characters; the limit is {MAX_MESSAGE_CHARS}"
             )
 
-    @workflow.signal
+    @workflow.signal(name="end")
     def end(self) -> None:
         """End the conversation once the request in progress (if any) is answered."""
         self._ended = True
 
-    @workflow.update
+    @workflow.update(name="approve")
     def approve(self, request: ApprovalRequest) -> list[str]:
         return self._decide(request, approved=True)
 
@@ -453,7 +455,7 @@ class AgentWorkflow:
     def _check_approve(self, request: ApprovalRequest) -> None:
         self._check_decision(request)
 
-    @workflow.update
+    @workflow.update(name="reject")
     def reject(self, request: ApprovalRequest) -> list[str]:
         return self._decide(request, approved=False)
 
@@ -492,7 +494,7 @@ class AgentWorkflow:
 
     # ---- queries ------------------------------------------------------------------------------
 
-    @workflow.query
+    @workflow.query(name="transcript")
     def transcript(self, request: TranscriptRequest) -> TranscriptPage:
         total = self._base + len(self._transcript)
         start = max(self._base, min(request.start, total))
@@ -505,7 +507,7 @@ class AgentWorkflow:
             previous_run_id=self._previous_run_id,
         )
 
-    @workflow.query
+    @workflow.query(name="status")
     def status(self) -> AgentProgress:
         budget = self._input.max_total_tokens
         return AgentProgress(

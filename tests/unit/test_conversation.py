@@ -19,6 +19,7 @@ from agentic_loop.types import (
     AgentStatus,
     ApprovalRequest,
     LLMTurn,
+    Reply,
     TranscriptPage,
     TranscriptRequest,
     UserMessage,
@@ -370,3 +371,42 @@ async def test_a_conversation_continues_as_new_across_runs_with_messages_and_app
     # The LLM's last request held the whole conversation (bar the audit entries).
     seen_by_llm = [m for m in whole if m.role != "approval"][:-1]  # all but its own answer
     assert llm.requests[-1].messages == seen_by_llm
+
+
+async def test_handlers_answer_to_their_recorded_names(agents: Any) -> None:
+    """Clients reach the conversation by the handler names history and other clients use
+    (send_message, approve, reject, end, status, transcript), not by Python method names."""
+    llm = ScriptedLLM.from_data(
+        {
+            "turns": [
+                {
+                    "expect": {"role": "user"},
+                    "tool_calls": [
+                        {"id": "a", "name": "web_search", "arguments": {"query": "temporal"}},
+                        {"id": "b", "name": "web_search", "arguments": {"query": "agents"}},
+                    ],
+                },
+                {"expect": {"role": "tool"}, "content": "first answered"},
+                {"expect": {"role": "user"}, "content": "second answered"},
+            ]
+        }
+    )
+    agent_input = AgentInput(goal="hello", chat=True, approval_required=["web_search"])
+    handle = await agents.start(llm, agent_input)
+    await _until(handle, lambda s: len(s.awaiting_approval) == 2)
+    approved = await handle.execute_update("approve", ApprovalRequest("a"), result_type=list[str])
+    rejected = await handle.execute_update(
+        "reject", ApprovalRequest("b", "no"), result_type=list[str]
+    )
+    assert (approved, rejected) == (["a"], ["b"])
+    await _until(handle, lambda s: s.phase == "waiting for the user")
+    reply = await handle.execute_update(
+        "send_message", UserMessage("and now?", wait_for_answer=True), result_type=Reply
+    )
+    assert reply.answer == "second answered", reply
+    progress = await handle.query("status", result_type=AgentProgress)
+    assert progress.requests == 2
+    page = await handle.query("transcript", TranscriptRequest(), result_type=TranscriptPage)
+    assert page.messages[-1].content == "second answered"
+    await handle.signal("end")
+    assert (await handle.result()).status == AgentStatus.ENDED
