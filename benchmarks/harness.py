@@ -14,8 +14,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from agentic_loop.config import Settings
-from agentic_loop.connection import connect_client
-from agentic_loop.server import start_dev_server
+from agentic_loop.temporal.connection import connect_client
+from agentic_loop.temporal.dev_server import start_dev_server
 from agentic_loop.transcript_cache import TranscriptCache
 from agentic_loop.types import AgentInput, AgentResult, AgentStatus
 from agentic_loop.worker import build_worker

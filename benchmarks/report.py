@@ -149,7 +149,7 @@ def table(figures: Sequence[Figure], targets: Sequence[Target] = ()) -> str:
 
 
 def _cli_version() -> str:
-    from agentic_loop.server import temporal_cli
+    from agentic_loop.temporal.dev_server import temporal_cli
 
     try:
         out = subprocess.run(

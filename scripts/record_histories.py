@@ -54,7 +54,7 @@ from temporalio.service import RPCError
 
 import agentic_loop
 from agentic_loop.llm.scripted import ScriptedLLM
-from agentic_loop.server import start_dev_server, temporal_cli
+from agentic_loop.temporal.dev_server import start_dev_server, temporal_cli
 from agentic_loop.types import (
     AgentInput,
     AgentProgress,

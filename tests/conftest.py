@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from agentic_loop.llm.base import LLMProvider
-from agentic_loop.server import start_time_skipping
+from agentic_loop.temporal.dev_server import start_time_skipping
 from agentic_loop.tools import ToolRegistry, default_registry
 from agentic_loop.transcript_cache import TranscriptCache
 from agentic_loop.types import AgentInput, AgentResult

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.config import DEFAULT_GOAL, Settings
 from agentic_loop.llm.base import LLMProvider
-from agentic_loop.server import start_dev_server
+from agentic_loop.temporal.dev_server import start_dev_server
 from agentic_loop.types import AgentInput, AgentResult
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow

@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 
 from temporalio.service import RPCError, RPCStatusCode
 
-from agentic_loop import server as embedded
 from agentic_loop.cli_common import (
     CLIError,
     StepPrinter,
@@ -34,16 +33,17 @@ from agentic_loop.cli_common import (
     connect,
     temporal_for_run,
 )
-from agentic_loop.codec_server import add_codec_server_command
-from agentic_loop.codec_server import run as run_codec_server
 from agentic_loop.config import DEFAULT_GOAL, ConfigError, Settings, default_db_path
-from agentic_loop.connection import (
-    client_connect_config,
-    describe,
-)
 from agentic_loop.conversation_cli import add_commands as add_conversation_commands
 from agentic_loop.llm import provider_from_settings
 from agentic_loop.observability import configure_logging, install_log_handler
+from agentic_loop.temporal import dev_server as embedded
+from agentic_loop.temporal.codec_server import add_codec_server_command
+from agentic_loop.temporal.codec_server import run as run_codec_server
+from agentic_loop.temporal.connection import (
+    client_connect_config,
+    describe,
+)
 from agentic_loop.types import (
     AgentInput,
 )

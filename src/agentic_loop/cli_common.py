@@ -15,17 +15,17 @@ from typing import Any, NoReturn, TextIO
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 
-from agentic_loop import server as embedded
 from agentic_loop.config import Settings
-from agentic_loop.connection import (
+from agentic_loop.llm import LLMProvider
+from agentic_loop.policies import MAX_GOAL_CHARS
+from agentic_loop.temporal import dev_server as embedded
+from agentic_loop.temporal.connection import (
     client_connect_config,
     client_options,
     configured_address,
     connect_client,
     describe,
 )
-from agentic_loop.llm import LLMProvider
-from agentic_loop.policies import MAX_GOAL_CHARS
 from agentic_loop.types import (
     AgentInput,
     AgentResult,

@@ -10,9 +10,9 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentic_loop.activities import LLMActivities, ToolActivities
-from agentic_loop.codec import SealedFailureConverter, codec_from_settings
 from agentic_loop.config import Settings
 from agentic_loop.llm.base import LLMProvider
+from agentic_loop.temporal.codec import SealedFailureConverter, codec_from_settings
 from agentic_loop.tools import ToolRegistry, default_registry
 from agentic_loop.transcript_cache import TranscriptCache
 from agentic_loop.workflow import AgentWorkflow

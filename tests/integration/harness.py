@@ -28,7 +28,7 @@ from temporalio.client import Client
 
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.scripted import ScriptedLLM
-from agentic_loop.server import dev_server_args, temporal_cli
+from agentic_loop.temporal.dev_server import dev_server_args, temporal_cli
 from agentic_loop.tools import Tool, ToolContext, ToolRegistry, default_registry
 from agentic_loop.types import LLMTurn
 

@@ -12,9 +12,9 @@ import pytest_asyncio
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.testing import WorkflowEnvironment
 
-from agentic_loop.codec import EncryptionCodec
 from agentic_loop.config import Settings
-from agentic_loop.connection import TemporalUnreachable, connect_client
+from agentic_loop.temporal.codec import EncryptionCodec
+from agentic_loop.temporal.connection import TemporalUnreachable, connect_client
 from production_support import dev_address, dev_server
 
 

@@ -14,9 +14,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from agentic_loop.codec import generate_key
-from agentic_loop.codec_server import make_server
-from agentic_loop.connection import connect_client
+from agentic_loop.temporal.codec import generate_key
+from agentic_loop.temporal.codec_server import make_server
+from agentic_loop.temporal.connection import connect_client
 from agentic_loop.types import AgentStatus
 from agentic_loop.worker import WORKFLOWS, data_converter
 from production_support import (

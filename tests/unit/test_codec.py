@@ -9,7 +9,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
-from agentic_loop.codec import (
+from agentic_loop.config import ConfigError, Settings
+from agentic_loop.temporal.codec import (
     ENCODING,
     KEY_ID,
     CodecError,
@@ -17,7 +18,6 @@ from agentic_loop.codec import (
     generate_key,
     parse_keys,
 )
-from agentic_loop.config import ConfigError, Settings
 from agentic_loop.types import AgentInput
 from agentic_loop.worker import data_converter
 

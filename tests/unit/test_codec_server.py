@@ -14,9 +14,13 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
-from agentic_loop.codec import generate_key
-from agentic_loop.codec_server import CodecHTTPServer, add_codec_server_command, make_server
 from agentic_loop.config import ConfigError, Settings
+from agentic_loop.temporal.codec import generate_key
+from agentic_loop.temporal.codec_server import (
+    CodecHTTPServer,
+    add_codec_server_command,
+    make_server,
+)
 from agentic_loop.worker import data_converter
 
 TOKEN = "codec-token-for-tests-0123"

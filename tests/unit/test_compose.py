@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from agentic_loop.cli import build_parser
-from agentic_loop.codec_server import add_codec_server_command
+from agentic_loop.temporal.codec_server import add_codec_server_command
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text("utf-8"))

@@ -23,9 +23,9 @@ from typing import Any
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from agentic_loop.codec import CodecError, EncryptionCodec, codec_from_settings
 from agentic_loop.config import ConfigError, Settings
 from agentic_loop.observability import configure_logging
+from agentic_loop.temporal.codec import CodecError, EncryptionCodec, codec_from_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8089

@@ -1,0 +1,1 @@
+"""Temporal itself: the plugin, connecting, the embedded dev server, the codec and its server."""
