@@ -111,7 +111,9 @@ async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     handle = await _handle(client, args.workflow_id, settings)
     message = UserMessage(text=args.message, wait_for_answer=not args.no_wait)
     reply: Reply = await _call(
-        handle.execute_update(AgentWorkflow.send_message, message), args.workflow_id
+        # By name: the SDK types a named async update method as returning a coroutine.
+        handle.execute_update("send_message", message, result_type=Reply),
+        args.workflow_id,
     )
     if args.json:
         print(_to_json(reply))
@@ -216,7 +218,7 @@ class Chat:
     async def send(self, text: str) -> None:
         update = asyncio.ensure_future(
             self.handle.execute_update(
-                AgentWorkflow.send_message, UserMessage(text, wait_for_answer=True)
+                "send_message", UserMessage(text, wait_for_answer=True), result_type=Reply
             )
         )
         await self.follow(lambda _: update.done())
