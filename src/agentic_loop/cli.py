@@ -36,7 +36,7 @@ from agentic_loop.cli_common import (
 from agentic_loop.config import DEFAULT_GOAL, ConfigError, Settings, default_db_path
 from agentic_loop.conversation_cli import add_commands as add_conversation_commands
 from agentic_loop.llm import provider_from_settings
-from agentic_loop.observability import configure_logging, install_log_handler
+from agentic_loop.telemetry import configure_logging, install_log_handler
 from agentic_loop.temporal import dev_server as embedded
 from agentic_loop.temporal.codec_server import add_codec_server_command
 from agentic_loop.temporal.codec_server import run as run_codec_server

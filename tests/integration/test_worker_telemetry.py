@@ -23,9 +23,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from agentic_loop.config import Settings
-from agentic_loop.instrumentation import AgentInterceptor
 from agentic_loop.llm import ScriptedLLM, provider_from_settings
-from agentic_loop.observability import configure_logging
+from agentic_loop.telemetry import configure_logging
+from agentic_loop.telemetry.interceptor import AgentInterceptor
 from agentic_loop.temporal.connection import connect_client
 from agentic_loop.types import AgentStatus
 from agentic_loop.worker import WORKFLOWS, data_converter

@@ -8,7 +8,7 @@ import pytest
 from temporalio.service import TLSConfig
 
 from agentic_loop.config import ConfigError, Settings
-from agentic_loop.observability import secrets_of
+from agentic_loop.telemetry import secrets_of
 from agentic_loop.temporal.connection import client_connect_config, configured_address, describe
 
 API_KEY = "tmprl-api-key-0123456789-SECRET"

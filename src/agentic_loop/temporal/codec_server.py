@@ -24,7 +24,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from agentic_loop.config import ConfigError, Settings
-from agentic_loop.observability import configure_logging
+from agentic_loop.telemetry import configure_logging
 from agentic_loop.temporal.codec import CodecError, EncryptionCodec, codec_from_settings
 
 DEFAULT_HOST = "127.0.0.1"

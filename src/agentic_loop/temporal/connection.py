@@ -19,7 +19,7 @@ from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from temporalio.service import RPCError
 
 from agentic_loop.config import DEFAULT_NAMESPACE, ConfigError, Settings
-from agentic_loop.observability import interceptors, metrics_runtime
+from agentic_loop.telemetry import interceptors, metrics_runtime
 from agentic_loop.worker import data_converter
 
 if TYPE_CHECKING:

@@ -1,11 +1,5 @@
-"""Logs, traces and metrics of a worker or client, configured from Settings.
-
-- Logs: one line per record, JSON or key=value, carrying the workflow id, run id and step of
-  the workflow or activity that logged it; secrets the settings know are masked.
-- Traces: OpenTelemetry through the SDK's TracingInterceptor, plus our own spans for each
-  LLM call and tool call (instrumentation.py). Needs `pip install agentic-loop[otel]`.
-- Metrics: the SDK runtime's Prometheus endpoint, which also serves our own counters.
-"""
+"""Logs: one line per record, JSON or key=value, carrying the workflow id, run id and step of
+the workflow or activity that logged it; secrets the settings know are masked."""
 
 from __future__ import annotations
 
@@ -14,27 +8,16 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import temporalio.activity
-import temporalio.client
 import temporalio.workflow
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from agentic_loop.config import ConfigError, Settings
-from agentic_loop.instrumentation import AgentInterceptor
 
-if TYPE_CHECKING:
-    from opentelemetry.trace import TracerProvider
-
-TRACING_MODES = ("otlp", "console", "off")
-TRACER_NAME = "agentic_loop"
 REDACTED = "[redacted]"
 # Record attributes that every LogRecord has: anything else came in through `extra`.
 _STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-
-
-# --- logs ------------------------------------------------------------------------------------
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -166,103 +149,3 @@ def install_log_handler(handler: logging.Handler, settings: Settings, level: int
 
 
 _OURS = "_agentic_loop"
-
-
-# --- traces ----------------------------------------------------------------------------------
-
-
-def tracing_mode(settings: Settings) -> str:
-    mode = (settings.tracing or ("otlp" if settings.otlp_endpoint else "off")).lower()
-    if mode not in TRACING_MODES:
-        raise ConfigError(
-            f"AGENTIC_LOOP_TRACING={settings.tracing!r}: use one of {', '.join(TRACING_MODES)}"
-        )
-    return mode
-
-
-_tracer_provider: TracerProvider | None = None
-
-
-def configure_tracing(settings: Settings) -> TracerProvider | None:
-    """The process's tracer provider for the configured exporter, made once; None when off."""
-    global _tracer_provider
-    mode = tracing_mode(settings)
-    if mode == "off":
-        return None
-    if _tracer_provider is not None:
-        return _tracer_provider
-    try:
-        from opentelemetry import trace
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
-    except ImportError as e:
-        raise ConfigError(
-            f"AGENTIC_LOOP_TRACING={mode} needs OpenTelemetry: pip install 'agentic-loop[otel]'"
-        ) from e
-    provider = SDKTracerProvider(resource=Resource.create({"service.name": settings.service_name}))
-    if mode == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=_traces_url(settings)))
-        )
-    trace.set_tracer_provider(provider)
-    _tracer_provider = provider
-    return provider
-
-
-def _traces_url(settings: Settings) -> str | None:
-    # The generic OTLP endpoint is a base URL; the HTTP exporter, given one, posts to it as is.
-    base = settings.otlp_endpoint
-    if base is None:
-        return None
-    base = base.rstrip("/")
-    return base if base.endswith("/v1/traces") else base + "/v1/traces"
-
-
-def interceptors(
-    settings: Settings, tracer_provider: TracerProvider | None = None
-) -> list[temporalio.client.Interceptor]:
-    """The client interceptors (applied by the client's workers too), outermost first."""
-    provider = tracer_provider if tracer_provider is not None else configure_tracing(settings)
-    if provider is None:
-        return [AgentInterceptor()]
-    from temporalio.contrib.opentelemetry import TracingInterceptor
-
-    tracer = provider.get_tracer(TRACER_NAME)
-    # Workflows started by the UI, a schedule or an untraced client get spans too.
-    tracing = TracingInterceptor(tracer, always_create_workflow_spans=True)
-    return [tracing, AgentInterceptor(tracer)]
-
-
-# --- metrics ---------------------------------------------------------------------------------
-
-_runtimes: dict[str, Runtime] = {}
-
-
-def metrics_runtime(settings: Settings) -> Runtime | None:
-    """A runtime serving Prometheus metrics on settings.metrics_address (one per address and
-    process: the endpoint is bound when the runtime is made); None when no address is set."""
-    address = settings.metrics_address
-    if not address:
-        return None
-    if address not in _runtimes:
-        host, sep, port = address.rpartition(":")
-        if not sep or not host or not port.isdigit():
-            raise ConfigError(
-                f"AGENTIC_LOOP_METRICS_ADDRESS={address!r}: use HOST:PORT, e.g. 0.0.0.0:9464"
-            )
-        # Core's own log lines stay on stderr, as with the default runtime: forwarding them
-        # to Python calls into the interpreter from Core's threads, which once aborted the
-        # process at exit here.
-        telemetry = TelemetryConfig(metrics=PrometheusConfig(bind_address=address))
-        try:
-            _runtimes[address] = Runtime(telemetry=telemetry)
-        except Exception as e:
-            raise ConfigError(
-                f"AGENTIC_LOOP_METRICS_ADDRESS={address}: cannot serve metrics there ({e})"
-            ) from e
-    return _runtimes[address]

@@ -16,12 +16,17 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.exceptions import ApplicationError
 
 from agentic_loop.config import ConfigError, Settings
-from agentic_loop.instrumentation import AgentInterceptor, error_type, step_of_tool, will_retry
-from agentic_loop.observability import (
+from agentic_loop.telemetry import (
     configure_logging,
     interceptors,
     metrics_runtime,
     tracing_mode,
+)
+from agentic_loop.telemetry.interceptor import (
+    AgentInterceptor,
+    error_type,
+    step_of_tool,
+    will_retry,
 )
 from agentic_loop.types import ToolCall, ToolRequest
 
