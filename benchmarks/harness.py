@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 from agentic_loop.config import Settings
 from agentic_loop.temporal.connection import connect_client
 from agentic_loop.temporal.dev_server import start_dev_server
-from agentic_loop.transcript_cache import TranscriptCache
+from agentic_loop.transcript.cache import TranscriptCache
 from agentic_loop.types import AgentInput, AgentResult, AgentStatus
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import WORKFLOW_NAME

@@ -13,7 +13,7 @@ from typing import Any
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHandle
 
-from agentic_loop.transcript_reader import read_transcript
+from agentic_loop.transcript.reader import read_transcript
 from agentic_loop.types import AgentResult, AgentStatus
 from benchmarks.harness import Batch, Bench, Design
 from benchmarks.report import Figure, emit, growth_exponent, median, percentile, power_law

@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 from agentic_loop.llm.base import LLMProvider
 from agentic_loop.temporal.dev_server import start_time_skipping
 from agentic_loop.tools import ToolRegistry, default_registry
-from agentic_loop.transcript_cache import TranscriptCache
+from agentic_loop.transcript.cache import TranscriptCache
 from agentic_loop.types import AgentInput, AgentResult
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow

@@ -13,16 +13,17 @@ from temporalio import activity
 
 from agentic_loop.llm.base import CompletionRequest, LLMProvider
 from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
-from agentic_loop.policies import (
+from agentic_loop.tools.base import ToolContext, ToolRegistry
+from agentic_loop.transcript.cache import TranscriptCache
+from agentic_loop.transcript.keys import (
+    assistant_message,
     llm_turn_key,
     message_checksum,
     tool_idempotency_key,
     tool_message,
     tool_result_key,
 )
-from agentic_loop.tools.base import ToolContext, ToolRegistry
-from agentic_loop.transcript_cache import TranscriptCache
-from agentic_loop.transcript_reader import read_transcript
+from agentic_loop.transcript.reader import read_transcript
 from agentic_loop.types import (
     LLM_ROLES,
     LLMRequest,
@@ -93,7 +94,7 @@ class LLMActivities:
             raise_as_activity_error(e)
         self.cache.remember(
             llm_turn_key(self._key(request), request.turn),
-            Message(role="assistant", content=turn.content, tool_calls=turn.tool_calls),
+            assistant_message(turn),
         )
         if request.inline_tools and turn.tool_calls:
             # Heartbeating, so a cancelled workflow still reaches a slow tool here.

@@ -32,7 +32,7 @@ from agentic_loop.cli_common import (
 from agentic_loop.config import Settings
 from agentic_loop.llm import provider_from_settings
 from agentic_loop.policies import tool_summary
-from agentic_loop.transcript_reader import read_transcript
+from agentic_loop.transcript.reader import read_transcript
 from agentic_loop.types import (
     AgentProgress,
     AgentResult,

@@ -6,13 +6,12 @@ Pure functions and constants, imported by the workflow (so they must stay determ
 from __future__ import annotations
 
 import json
-import zlib
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, RetryState
 
-from agentic_loop.types import Message, RetrySettings, ToolCall, ToolResult
+from agentic_loop.types import Message, RetrySettings, ToolCall
 
 MAX_GOAL_CHARS = 32_000
 MAX_MESSAGE_CHARS = 32_000
@@ -92,39 +91,3 @@ def newest_that_fit(messages: list[Message], budget: int) -> list[Message]:
         if used > budget:
             return messages[index + 1 :]
     return list(messages)
-
-
-def message_checksum(message: Message) -> int:
-    """A fingerprint of everything the LLM is shown of a message."""
-    parts = [message.role, message.content, message.tool_call_id or "", message.name or ""]
-    parts.append("1" if message.is_error else "0")
-    for call in message.tool_calls:
-        parts += [call.id, call.name, call.arguments]
-    return zlib.crc32("\x00".join(parts).encode("utf-8"))
-
-
-def llm_turn_key(conversation_id: str, turn: int) -> str:
-    """The cache key of the assistant message that LLM turn `turn` returned."""
-    return f"{conversation_id}/llm/{turn}"
-
-
-def tool_idempotency_key(workflow_id: str, turn: int, call_id: str) -> str:
-    """The idempotency key of a tool call: stable across retries, worker crashes and
-    continue-as-new (the turn count carries), the same wherever the call runs."""
-    return f"{workflow_id}/{turn}/{call_id}"
-
-
-def tool_result_key(idempotency_key: str) -> str:
-    """The cache key of the tool message a tool call returned."""
-    return f"{idempotency_key}/result"
-
-
-def tool_message(result: ToolResult) -> Message:
-    """A tool's result as a transcript message (the tool activity caches the same one)."""
-    return Message(
-        role="tool",
-        content=result.content,
-        tool_call_id=result.call_id,
-        name=result.name,
-        is_error=result.is_error,
-    )

@@ -178,7 +178,7 @@ class MessageRef:
     # Its place in the delta (new_messages and the referenced ones, merged in order).
     position: int
     key: str
-    # policies.message_checksum of the message: a stale cached copy is never used.
+    # transcript.keys.message_checksum of the message: a stale cached copy is never used.
     checksum: int
 
 

@@ -14,7 +14,7 @@ from agentic_loop.config import Settings
 from agentic_loop.llm.base import LLMProvider
 from agentic_loop.temporal.codec import SealedFailureConverter, codec_from_settings
 from agentic_loop.tools import ToolRegistry, default_registry
-from agentic_loop.transcript_cache import TranscriptCache
+from agentic_loop.transcript.cache import TranscriptCache
 from agentic_loop.workflow import AgentWorkflow
 
 # What a worker registers; the replayer must use exactly these to judge a history.
@@ -41,7 +41,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     dataclasses with no state, and re-importing them for every workflow run cost about 10%
     of the CPU of a step (docs/performance.md). Replayers use the same runner."""
     restrictions = SandboxRestrictions.default.with_passthrough_modules(
-        "agentic_loop.types", "agentic_loop.policies"
+        "agentic_loop.types", "agentic_loop.policies", "agentic_loop.transcript.keys"
     )
     return SandboxedWorkflowRunner(restrictions=restrictions)
 

@@ -24,15 +24,18 @@ with workflow.unsafe.imports_passed_through():
         MAX_MESSAGE_CHARS,
         RESULT_TRANSCRIPT_CHARS,
         failure_message,
-        llm_turn_key,
-        message_checksum,
         newest_that_fit,
         retry_policy,
         seconds,
+        tool_summary,
+    )
+    from agentic_loop.transcript.keys import (
+        assistant_message,
+        llm_turn_key,
+        message_checksum,
         tool_idempotency_key,
         tool_message,
         tool_result_key,
-        tool_summary,
     )
     from agentic_loop.types import (
         AgentInput,
@@ -162,7 +165,7 @@ class AgentWorkflow:
                 _raise_if_cancelled(e)
                 return AgentStatus.FAILED, "", failure_message(e)
             self._append(
-                Message(role="assistant", content=turn.content, tool_calls=turn.tool_calls),
+                assistant_message(turn),
                 produced_as=llm_turn_key(self._conversation_id, self._turns),
             )
             if turn.refusal is not None:

@@ -12,9 +12,9 @@ from temporalio.testing import ActivityEnvironment
 from agentic_loop.activities import LLMActivities, ToolActivities
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.errors import provider_error
-from agentic_loop.policies import message_checksum, tool_message, tool_result_key
 from agentic_loop.tools import Tool, ToolContext, ToolRegistry, default_registry
-from agentic_loop.transcript_cache import TranscriptCache
+from agentic_loop.transcript.cache import TranscriptCache
+from agentic_loop.transcript.keys import message_checksum, tool_message, tool_result_key
 from agentic_loop.types import LLMRequest, LLMTurn, Message, MessageRef, ToolCall, ToolRequest
 
 

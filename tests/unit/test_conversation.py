@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
-from agentic_loop import transcript_reader
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.scripted import ScriptedLLM
+from agentic_loop.transcript import reader as transcript_reader
 from agentic_loop.types import (
     AgentInput,
     AgentProgress,

@@ -6,7 +6,7 @@ from typing import Any
 
 from agentic_loop.llm.scripted import ScriptedLLM, ScriptedTurn
 from agentic_loop.tools import Tool, ToolContext, ToolRegistry, default_registry
-from agentic_loop.transcript_cache import TranscriptCache
+from agentic_loop.transcript.cache import TranscriptCache
 from agentic_loop.types import AgentStatus, ToolCall
 from support import RunAgent
 

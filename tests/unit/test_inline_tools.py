@@ -14,9 +14,9 @@ from temporalio.testing import ActivityEnvironment
 
 from agentic_loop.activities import LLMActivities, inline_tool_runner
 from agentic_loop.llm.scripted import ScriptedLLM
-from agentic_loop.policies import tool_idempotency_key, tool_message, tool_result_key
 from agentic_loop.tools import Tool, ToolContext, ToolRegistry, default_registry
-from agentic_loop.transcript_cache import TranscriptCache
+from agentic_loop.transcript.cache import TranscriptCache
+from agentic_loop.transcript.keys import tool_idempotency_key, tool_message, tool_result_key
 from agentic_loop.types import (
     AgentInput,
     AgentProgress,
