@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from temporalio import activity, workflow
@@ -20,14 +19,6 @@ with workflow.unsafe.imports_passed_through():
     from agentic_loop.activities import ToolActivities, _heartbeating, completion_request
     from agentic_loop.llm.base import LLMProvider
     from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
-    from agentic_loop.policies import (
-        DEFAULT_SYSTEM_PROMPT,
-        RESULT_TRANSCRIPT_CHARS,
-        newest_that_fit,
-        retry_policy,
-        seconds,
-        tool_summary,
-    )
     from agentic_loop.tools import ToolRegistry
     from agentic_loop.types import (
         AgentInput,
@@ -38,6 +29,13 @@ with workflow.unsafe.imports_passed_through():
         ToolRequest,
         ToolResult,
         Usage,
+    )
+    from agentic_loop.workflow.options import llm_options, tool_options
+    from agentic_loop.workflow.policies import (
+        DEFAULT_SYSTEM_PROMPT,
+        RESULT_TRANSCRIPT_CHARS,
+        newest_that_fit,
+        tool_summary,
     )
 
 NAIVE_WORKFLOW_NAME = "NaiveAgentWorkflow"
@@ -87,10 +85,7 @@ class NaiveAgentWorkflow:
             turn = await workflow.execute_activity_method(
                 NaiveLLMActivities.call_llm,
                 NaiveLLMRequest(messages=transcript, model=input.model, tools=input.tools),
-                start_to_close_timeout=timedelta(seconds=input.llm_timeout_seconds),
-                schedule_to_close_timeout=seconds(input.llm_retry.schedule_to_close_seconds),
-                heartbeat_timeout=timedelta(seconds=min(10.0, input.llm_timeout_seconds)),
-                retry_policy=retry_policy(input.llm_retry),
+                **llm_options(input).regular(),
                 summary=f"LLM turn {turn_number}" + (f" ({input.model})" if input.model else ""),
             )
             usage = usage + turn.usage
@@ -110,13 +105,8 @@ class NaiveAgentWorkflow:
                             call=call,
                             idempotency_key=f"{workflow.info().workflow_id}/{turn_number}/{call.id}",
                         ),
-                        start_to_close_timeout=timedelta(seconds=input.tool_timeout_seconds),
-                        schedule_to_close_timeout=seconds(
-                            input.tool_retry.schedule_to_close_seconds
-                        ),
                         # As AgentWorkflow's regular tool activities (its run_tool heartbeats).
-                        heartbeat_timeout=timedelta(seconds=min(10.0, input.tool_timeout_seconds)),
-                        retry_policy=retry_policy(input.tool_retry),
+                        **tool_options(input).regular(),
                         summary=tool_summary(call),
                     )
                     for call in turn.tool_calls
@@ -163,7 +153,7 @@ def build_naive_worker(
 ) -> Worker:
     """A worker for the naive design with exactly the settings of `like` (agentic-loop's),
     its workflow runner included. That runner passes `agentic_loop.types` and
-    `agentic_loop.policies` through the sandbox; this module already imports everything it
+    `agentic_loop.workflow.policies` through the sandbox; this module already imports everything it
     takes from agentic_loop under `imports_passed_through()`, as Temporal's samples do, so the
     passthrough list changes nothing for it: either runner executes the same two modules
     (`benchmarks`, `benchmarks.naive`) per new run (docs/performance.md)."""

@@ -17,7 +17,6 @@ from temporalio.service import RPCError
 
 from agentic_loop.config import Settings
 from agentic_loop.llm import LLMProvider
-from agentic_loop.policies import MAX_GOAL_CHARS
 from agentic_loop.temporal import dev_server as embedded
 from agentic_loop.temporal.connection import (
     client_connect_config,
@@ -35,6 +34,7 @@ from agentic_loop.types import (
     TranscriptRequest,
 )
 from agentic_loop.workflow import AgentWorkflow
+from agentic_loop.workflow.policies import goal_problem
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -102,11 +102,10 @@ async def temporal_for_run(
         await env.shutdown()
 
 
-def _validate_goal(goal: str) -> str:
-    if not goal.strip():
-        _fail('the goal is empty: say what the agent should do, e.g. "What is 2 + 2?"')
-    if len(goal) > MAX_GOAL_CHARS:
-        _fail(f"the goal has {len(goal)} characters; the limit is {MAX_GOAL_CHARS}")
+def _checked_goal(goal: str) -> str:
+    problem = goal_problem(goal)
+    if problem is not None:
+        _fail(problem)
     return goal
 
 
@@ -114,7 +113,7 @@ def _agent_input(args: argparse.Namespace, settings: Settings) -> AgentInput:
     if args.max_turns < 1:
         _fail("--max-turns must be at least 1")
     agent_input = AgentInput(
-        goal=_validate_goal(args.goal),
+        goal=_checked_goal(args.goal),
         max_turns=args.max_turns,
         model=args.model,
         chat=getattr(args, "chat", False),

@@ -31,7 +31,6 @@ from agentic_loop.cli_common import (
 )
 from agentic_loop.config import Settings
 from agentic_loop.llm import provider_from_settings
-from agentic_loop.policies import tool_summary
 from agentic_loop.transcript.reader import read_transcript
 from agentic_loop.types import (
     AgentProgress,
@@ -43,6 +42,7 @@ from agentic_loop.types import (
 )
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow
+from agentic_loop.workflow.policies import tool_summary
 
 Handle = WorkflowHandle[Any, AgentResult]
 END_COMMANDS = ("/end", "/quit", "/exit")

@@ -36,13 +36,26 @@ def data_converter(settings: Settings | None = None) -> DataConverter:
     )
 
 
+# Modules the workflow imports, taken from outside the sandbox instead of re-imported for
+# every workflow run: each is deterministic and holds no state that runs could share.
+# Re-importing the payload types alone cost about 10% of the CPU of a step
+# (docs/performance.md). tests/unit/test_sandbox.py checks the list is complete.
+PASSTHROUGH_MODULES = (
+    "agentic_loop.activities",
+    "agentic_loop.transcript.keys",
+    "agentic_loop.types",
+    "agentic_loop.workflow.approvals",
+    "agentic_loop.workflow.inbox",
+    "agentic_loop.workflow.options",
+    "agentic_loop.workflow.policies",
+    "agentic_loop.workflow.state",
+)
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The workflow sandbox, with the payload types passed through: they are plain
-    dataclasses with no state, and re-importing them for every workflow run cost about 10%
-    of the CPU of a step (docs/performance.md). Replayers use the same runner."""
-    restrictions = SandboxRestrictions.default.with_passthrough_modules(
-        "agentic_loop.types", "agentic_loop.policies", "agentic_loop.transcript.keys"
-    )
+    """The workflow sandbox, with our workflow's modules passed through. Replayers use the
+    same runner."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 

@@ -1,4 +1,4 @@
-"""The loop's fixed choices: prompts, limits, retry policies, and what the UI shows.
+"""The loop's fixed choices: prompts, limits, and what the UI shows.
 
 Pure functions and constants, imported by the workflow (so they must stay deterministic).
 """
@@ -6,12 +6,10 @@ Pure functions and constants, imported by the workflow (so they must stay determ
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, RetryState
 
-from agentic_loop.types import Message, RetrySettings, ToolCall
+from agentic_loop.types import Message, ToolCall
 
 MAX_GOAL_CHARS = 32_000
 MAX_MESSAGE_CHARS = 32_000
@@ -31,19 +29,6 @@ DEFAULT_SYSTEM_PROMPT = (
 EMPTY_REPLY_NUDGE = (
     "Your last reply was empty. Either call one of the tools or give your final answer."
 )
-
-
-def retry_policy(settings: RetrySettings) -> RetryPolicy:
-    return RetryPolicy(
-        initial_interval=timedelta(seconds=settings.initial_interval_seconds),
-        backoff_coefficient=settings.backoff_coefficient,
-        maximum_interval=timedelta(seconds=settings.maximum_interval_seconds),
-        maximum_attempts=settings.maximum_attempts,
-    )
-
-
-def seconds(value: float | None) -> timedelta | None:
-    return timedelta(seconds=value) if value is not None else None
 
 
 def tool_summary(call: ToolCall, limit: int = 80) -> str:
@@ -91,3 +76,13 @@ def newest_that_fit(messages: list[Message], budget: int) -> list[Message]:
         if used > budget:
             return messages[index + 1 :]
     return list(messages)
+
+
+def goal_problem(goal: str) -> str | None:
+    """Why a goal cannot be worked on, or None: the workflow refuses such a run and the
+    command line refuses to start it, with the same sentence."""
+    if not goal.strip():
+        return 'the goal is empty: say what the agent should do, e.g. "What is 2 + 2?"'
+    if len(goal) > MAX_GOAL_CHARS:
+        return f"the goal has {len(goal)} characters; the limit is {MAX_GOAL_CHARS}"
+    return None

@@ -1,0 +1,413 @@
+"""AgentWorkflow: LLM call, then the tool calls it asked for, until it answers.
+
+Workflow code is replayed from history on every worker that picks the run up, so everything
+here is deterministic: no I/O, no clock, no randomness except through `workflow.*`. A change to
+the sequence of activities must be gated with `workflow.patched()` (docs/versioning.md).
+The conversation's parts live beside this module (state, inbox, approvals, activity options);
+the handlers here only delegate to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from agentic_loop.activities import LLMActivities, ToolActivities
+    from agentic_loop.transcript.keys import (
+        assistant_message,
+        llm_turn_key,
+        message_checksum,
+        tool_idempotency_key,
+        tool_message,
+        tool_result_key,
+    )
+    from agentic_loop.types import (
+        AgentInput,
+        AgentProgress,
+        AgentResult,
+        AgentStatus,
+        ApprovalRequest,
+        LLMRequest,
+        LLMTurn,
+        Message,
+        MessageRef,
+        Reply,
+        ToolCall,
+        ToolRequest,
+        ToolResult,
+        TranscriptPage,
+        TranscriptRequest,
+        UserMessage,
+    )
+    from agentic_loop.workflow.approvals import Approvals, audit_entry
+    from agentic_loop.workflow.inbox import Inbox
+    from agentic_loop.workflow.options import llm_options, tool_options
+    from agentic_loop.workflow.policies import (
+        DEFAULT_SYSTEM_PROMPT,
+        EMPTY_REPLY_NUDGE,
+        MAX_EMPTY_REPLIES,
+        RESULT_TRANSCRIPT_CHARS,
+        failure_message,
+        goal_problem,
+        newest_that_fit,
+        tool_summary,
+    )
+    from agentic_loop.workflow.state import ConversationState, should_continue_as_new
+
+WORKFLOW_NAME = "AgentWorkflow"
+
+# Statuses after which a conversation keeps going (it is one request that ended so).
+_REQUEST_ENDINGS = {
+    AgentStatus.COMPLETED,
+    AgentStatus.MAX_TURNS,
+    AgentStatus.TRUNCATED,
+    AgentStatus.REFUSED,
+}
+
+
+class _ContinueAsNew(Exception):
+    """Raised at a turn boundary to leave the loop and continue as a new run."""
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class AgentWorkflow:
+    @workflow.init
+    def __init__(self, input: AgentInput) -> None:
+        self._input = input
+        if input.carried is None:
+            self._state = ConversationState.start(
+                workflow.info().first_execution_run_id,
+                input.system_prompt or DEFAULT_SYSTEM_PROMPT,
+                input.goal,
+            )
+        else:
+            self._state = ConversationState.resume(input.carried)
+        self._inbox = Inbox(self._state)
+        self._approvals = Approvals()
+        # Tool calls of the current turn that have not finished (approvals included).
+        self._pending: dict[str, ToolCall] = {}
+        # Transcript messages (by global index) that an activity returned, with their cache
+        # keys: the next LLM request refers to them instead of recording them again.
+        self._produced: dict[int, str] = {}
+        self._status = AgentStatus.RUNNING
+        self._phase = "starting"
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: AgentInput) -> AgentResult:
+        if input.carried is None:
+            problem = goal_problem(input.goal)
+            if problem is not None:
+                raise ApplicationError(problem, type="BadInput", non_retryable=True)
+        try:
+            return await self._converse()
+        except _ContinueAsNew:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            carried = self._state.carry(workflow.info().run_id)
+            workflow.continue_as_new(dataclasses.replace(input, carried=carried))
+        except asyncio.CancelledError:
+            # Cancelling stops the call in flight (its activity is told at its next
+            # heartbeat); the run ends with what it has, rather than as a bare cancellation.
+            return self._finish(AgentStatus.CANCELLED, self._last_assistant_text())
+
+    async def _converse(self) -> AgentResult:
+        state = self._state
+        while True:
+            if state.answered < state.current:
+                status, answer, error = await self._work_on_request()
+                state.answered = state.current
+                self._inbox.answer(state.current, status, answer)
+                if not self._input.chat or status not in _REQUEST_ENDINGS:
+                    return self._finish(status, answer, error)
+            ending = await self._wait_for_user()
+            if ending is not None:
+                return self._finish(ending, self._last_assistant_text())
+
+    async def _work_on_request(self) -> tuple[AgentStatus, str, str | None]:
+        """LLM turns and tool calls until the current request is answered or a limit hit."""
+        empty_replies = 0
+        while self._state.request_turns < self._input.max_turns:
+            self._maybe_continue_as_new()
+            self._phase = "thinking"
+            try:
+                turn = await self._call_llm()
+            except ActivityError as e:
+                _raise_if_cancelled(e)
+                return AgentStatus.FAILED, "", failure_message(e)
+            self._append(
+                assistant_message(turn),
+                produced_as=llm_turn_key(self._state.conversation_id, self._state.turns),
+            )
+            if turn.refusal is not None:
+                return AgentStatus.REFUSED, turn.refusal, None
+            budget = self._input.max_total_tokens
+            if budget is not None and self._state.usage.total_tokens >= budget:
+                return AgentStatus.MAX_TOKENS, turn.content, None
+            if turn.tool_calls:
+                self._phase = "running tools"
+                answered = {r.call_id: r for r in turn.tool_results}
+                results = await asyncio.gather(
+                    *(self._run_tool(c, answered.get(c.id)) for c in turn.tool_calls)
+                )
+                for result, produced_as in results:
+                    self._append(tool_message(result), produced_as=produced_as)
+                continue
+            if turn.finish_reason == "length":
+                return AgentStatus.TRUNCATED, turn.content, None
+            if turn.finish_reason == "content_filter":
+                return AgentStatus.REFUSED, turn.content, None
+            if turn.content.strip():
+                return AgentStatus.COMPLETED, turn.content, None
+            empty_replies += 1
+            if empty_replies > MAX_EMPTY_REPLIES:
+                error = f"the LLM returned {empty_replies} empty replies in a row"
+                return AgentStatus.FAILED, "", error
+            self._state.transcript.append(Message(role="user", content=EMPTY_REPLY_NUDGE))
+        return AgentStatus.MAX_TURNS, self._last_assistant_text(), None
+
+    async def _wait_for_user(self) -> AgentStatus | None:
+        """Between requests of a conversation: the next message, `end`, or the idle timeout."""
+        if not self._state.inbox and not self._inbox.ended:
+            self._maybe_continue_as_new()
+        self._phase = "waiting for the user"
+        try:
+            request = await self._inbox.next_message(self._input.idle_timeout_seconds)
+        except TimeoutError:
+            return AgentStatus.IDLE_TIMEOUT
+        if request is None:
+            return AgentStatus.ENDED
+        self._state.transcript.append(Message(role="user", content=request.text))
+        self._state.current = request.number
+        self._state.request_turns = 0
+        return None
+
+    def _maybe_continue_as_new(self) -> None:
+        """At a turn boundary: nothing in flight, no approval open, no update half-done."""
+        info = workflow.info()
+        if should_continue_as_new(
+            suggested=info.is_continue_as_new_suggested(),
+            history_length=info.get_current_history_length(),
+            threshold=self._input.continue_as_new_after_events,
+            busy=bool(self._pending) or not workflow.all_handlers_finished(),
+        ):
+            raise _ContinueAsNew
+
+    # ---- activities ---------------------------------------------------------------------------
+
+    async def _call_llm(self) -> LLMTurn:
+        state = self._state
+        state.turns += 1
+        state.request_turns += 1
+        new_messages: list[Message] = []
+        recorded: list[MessageRef] = []
+        for index in range(state.sent, state.total):
+            message = state.message(index)
+            key = self._produced.pop(index, None)
+            if key is None:
+                new_messages.append(message)
+            else:
+                recorded.append(MessageRef(index - state.sent, key, message_checksum(message)))
+        request = LLMRequest(
+            turn=state.turns,
+            history_length=state.sent,
+            new_messages=new_messages,
+            model=self._input.model,
+            tools=self._input.tools,
+            conversation_id=state.conversation_id,
+            recorded=recorded,
+            inline_tools=[t for t in self._input.inline_tools if self._inline(t)],
+        )
+        state.sent = state.total
+        model = f" ({self._input.model})" if self._input.model else ""
+        turn: LLMTurn = await workflow.execute_activity_method(
+            LLMActivities.call_llm,
+            request,
+            **llm_options(self._input).regular(),
+            summary=f"LLM turn {state.turns}{model}",
+        )
+        state.usage = state.usage + turn.usage
+        return turn
+
+    def _inline(self, tool: str) -> bool:
+        """Whether the LLM activity may run this tool's calls itself: a call that needs
+        approval never runs before the decision."""
+        return tool in self._input.inline_tools and tool not in self._input.approval_required
+
+    async def _run_tool(
+        self, call: ToolCall, answered: ToolResult | None
+    ) -> tuple[ToolResult, str | None]:
+        """The call's result, and its cache key when an activity produced it (`answered`:
+        the result the LLM activity returned for an inline tool, if it did)."""
+        state = self._state
+        state.tool_calls += 1
+        key = tool_idempotency_key(workflow.info().workflow_id, state.turns, call.id)
+        if answered is not None and answered.name == call.name and self._inline(call.name):
+            # An inline tool: the LLM activity ran it and returned its result with the turn.
+            workflow.logger.info(
+                "step %d: %s answered in the LLM activity",
+                state.turns,
+                call.name,
+                extra={"step": state.turns, "tool": call.name},
+            )
+            return answered, tool_result_key(key)
+        self._pending[call.id] = call
+        try:
+            if call.name in self._input.approval_required:
+                self._phase = "waiting for approval"
+                decision = await self._approvals.wait_for(
+                    call, self._input.approval_timeout_seconds
+                )
+                self._state.transcript.append(audit_entry(call, decision))
+                if not self._approvals.awaiting:
+                    self._phase = "running tools"
+                if not decision.approved:
+                    return _refusal(call, f"the call was rejected: {decision.reason}"), None
+            return await self._execute_tool(call, key)
+        finally:
+            del self._pending[call.id]
+
+    async def _execute_tool(self, call: ToolCall, key: str) -> tuple[ToolResult, str | None]:
+        request = ToolRequest(call=call, idempotency_key=key)
+        options = tool_options(self._input)
+        result: ToolResult
+        try:
+            if call.name in self._input.local_tools:
+                result = await workflow.execute_local_activity_method(
+                    ToolActivities.run_tool, request, **options.local(), summary=tool_summary(call)
+                )
+            else:
+                # The activity heartbeats while the tool runs: a worker that died in the
+                # middle of a long tool is noticed in seconds, not after the whole timeout.
+                result = await workflow.execute_activity_method(
+                    ToolActivities.run_tool,
+                    request,
+                    **options.regular(),
+                    summary=tool_summary(call),
+                )
+        except ActivityError as e:
+            _raise_if_cancelled(e)
+            # The tool kept failing after its retries: tell the LLM, which may do without it.
+            return _refusal(call, f"the tool is unavailable: {failure_message(e)}"), None
+        return result, tool_result_key(key)
+
+    def _append(self, message: Message, *, produced_as: str | None) -> None:
+        if produced_as is not None:
+            self._produced[self._state.total] = produced_as
+        self._state.transcript.append(message)
+
+    # ---- endings ------------------------------------------------------------------------------
+
+    def _last_assistant_text(self) -> str:
+        for message in reversed(self._state.transcript):
+            if message.role == "assistant" and message.content.strip():
+                return message.content
+        return ""
+
+    def _finish(self, status: AgentStatus, answer: str, error: str | None = None) -> AgentResult:
+        self._status = status
+        self._phase = "done"
+        state = self._state
+        kept = newest_that_fit(state.transcript, RESULT_TRANSCRIPT_CHARS)
+        return AgentResult(
+            answer=answer,
+            status=status,
+            workflow_id=workflow.info().workflow_id,
+            turns=state.turns,
+            tool_calls=state.tool_calls,
+            usage=state.usage,
+            error=error,
+            transcript_length=state.total,
+            transcript=kept,
+            transcript_start=state.total - len(kept),
+            requests=state.requests,
+        )
+
+    # ---- messages from outside --------------------------------------------------------------
+    # Handler names are recorded in history and used by every client: they are given as
+    # strings, so renaming a method cannot rename what a running workflow answers to.
+
+    @workflow.update(name="send_message")
+    async def send_message(self, message: UserMessage) -> Reply:
+        number = self._inbox.post(message.text)
+        if not message.wait_for_answer:
+            return Reply(request=number, status=AgentStatus.RUNNING)
+        return await self._inbox.reply_to(number, lambda: self._status)
+
+    @send_message.validator
+    def _check_message(self, message: UserMessage) -> None:
+        self._inbox.check(message, chat=self._input.chat, closed=self._is_done())
+
+    @workflow.signal(name="end")
+    def end(self) -> None:
+        """End the conversation once the request in progress (if any) is answered."""
+        self._inbox.ended = True
+
+    @workflow.update(name="approve")
+    def approve(self, request: ApprovalRequest) -> list[str]:
+        return self._approvals.decide(request, approved=True)
+
+    @approve.validator
+    def _check_approve(self, request: ApprovalRequest) -> None:
+        self._approvals.check(request)
+
+    @workflow.update(name="reject")
+    def reject(self, request: ApprovalRequest) -> list[str]:
+        return self._approvals.decide(request, approved=False)
+
+    @reject.validator
+    def _check_reject(self, request: ApprovalRequest) -> None:
+        self._approvals.check(request)
+
+    def _is_done(self) -> bool:
+        return self._status != AgentStatus.RUNNING
+
+    # ---- queries ------------------------------------------------------------------------------
+
+    @workflow.query(name="transcript")
+    def transcript(self, request: TranscriptRequest) -> TranscriptPage:
+        state = self._state
+        start = max(state.base, min(request.start, state.total))
+        end = state.total if request.end is None else max(start, min(request.end, state.total))
+        return TranscriptPage(
+            messages=state.transcript[start - state.base : end - state.base],
+            start=start,
+            total=state.total,
+            base=state.base,
+            previous_run_id=state.previous_run_id,
+        )
+
+    @workflow.query(name="status")
+    def status(self) -> AgentProgress:
+        state = self._state
+        budget = self._input.max_total_tokens
+        return AgentProgress(
+            status=self._status,
+            phase=self._phase,
+            turns=state.turns,
+            tool_calls=state.tool_calls,
+            usage=state.usage,
+            transcript_length=state.total,
+            chat=self._input.chat,
+            requests=state.requests,
+            pending_tool_calls=list(self._pending.values()),
+            awaiting_approval=list(self._approvals.awaiting.values()),
+            turns_left=max(0, self._input.max_turns - state.request_turns),
+            tokens_left=None if budget is None else max(0, budget - state.usage.total_tokens),
+        )
+
+
+def _refusal(call: ToolCall, reason: str) -> ToolResult:
+    """An error result the workflow itself gives for a call (no activity produced it)."""
+    return ToolResult(call_id=call.id, name=call.name, content=reason, is_error=True)
+
+
+def _raise_if_cancelled(error: ActivityError) -> None:
+    """An activity that failed because the workflow was cancelled is a cancellation, not a
+    provider or tool failure."""
+    if isinstance(error.cause, CancelledError):
+        raise asyncio.CancelledError from error
