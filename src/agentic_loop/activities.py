@@ -13,7 +13,7 @@ from temporalio import activity
 
 from agentic_loop.llm.base import CompletionRequest, LLMProvider
 from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
-from agentic_loop.tools.base import ToolContext, ToolRegistry
+from agentic_loop.tools import ToolContext, ToolRegistry
 from agentic_loop.transcript.cache import TranscriptCache
 from agentic_loop.transcript.keys import (
     assistant_message,

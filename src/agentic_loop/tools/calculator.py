@@ -12,7 +12,8 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from agentic_loop.tools.base import Tool, ToolContext, ToolError
+from agentic_loop.tools.base import ToolError
+from agentic_loop.tools.decorator import tool
 
 MAX_LENGTH = 500
 MAX_NESTING = 50
@@ -230,29 +231,22 @@ def _too_many_digits() -> str:
     return f"the result is too large (more than {MAX_DIGITS} digits)"
 
 
-async def _run(args: dict[str, Any], ctx: ToolContext) -> str:
-    return format_number(evaluate(args["expression"]))
-
-
-TOOL = Tool(
+@tool(
     pure=True,
-    name="calculator",
     description=(
         "Evaluate an arithmetic expression exactly and return the number. Supports + - * / "
         "// % ** (power), unary minus and parentheses, with Python's precedence: "
         "'/' is true division, '//' floor division. Integers are exact up to "
         f"{MAX_DIGITS} digits. No variables or functions."
     ),
-    parameters={
-        "type": "object",
-        "properties": {
-            "expression": {
-                "type": "string",
-                "description": "The expression, e.g. '(17 + 3) * 2 ** 10 / 4'.",
-            }
-        },
-        "required": ["expression"],
-        "additionalProperties": False,
-    },
-    run=_run,
 )
+def calculator(expression: str) -> str:
+    """The calculator tool; its description is given above, where it can quote MAX_DIGITS.
+
+    Args:
+        expression: The expression, e.g. '(17 + 3) * 2 ** 10 / 4'.
+    """
+    return format_number(evaluate(expression))
+
+
+TOOL = calculator

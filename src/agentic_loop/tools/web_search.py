@@ -12,9 +12,12 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Annotated, Any
 
-from agentic_loop.tools.base import Tool, ToolContext, ToolError
+from pydantic import Field
+
+from agentic_loop.tools.base import ToolError
+from agentic_loop.tools.decorator import tool
 
 MAX_RESULTS = 10
 DEFAULT_RESULTS = 3
@@ -179,39 +182,26 @@ def _document(entry: Any) -> _Document:
     return _Document(title, url, snippet, _terms(title), _terms(snippet))
 
 
-async def _run(args: dict[str, Any], ctx: ToolContext) -> str:
-    query = args["query"]
-    if not isinstance(query, str) or not query.strip():
+@tool
+def web_search(
+    query: str,
+    max_results: Annotated[
+        int,
+        Field(ge=1, le=MAX_RESULTS, description=f"How many results to return (1-{MAX_RESULTS})."),
+    ] = DEFAULT_RESULTS,
+) -> str:
+    """Search the web (in this demo: a small simulated offline index) and return the most
+    relevant pages, each with title, URL and snippet. Use short keyword queries.
+
+    Args:
+        query: What to search for.
+    """
+    if not query.strip():
         raise ToolError("the query is empty; say what to search for")
     if len(query) > MAX_QUERY_LENGTH:
         raise ToolError(f"the query is too long (the limit is {MAX_QUERY_LENGTH} characters)")
-    limit = args.get("max_results", DEFAULT_RESULTS)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RESULTS:
-        raise ToolError(f"max_results must be an integer from 1 to {MAX_RESULTS}")
     query = query.strip()
-    return format_hits(query, search(query, limit))
+    return format_hits(query, search(query, max_results))
 
 
-TOOL = Tool(
-    name="web_search",
-    description=(
-        "Search the web (in this demo: a small simulated offline index) and return the most "
-        "relevant pages, each with title, URL and snippet. Use short keyword queries."
-    ),
-    parameters={
-        "type": "object",
-        "properties": {
-            "query": {"type": "string", "description": "What to search for."},
-            "max_results": {
-                "type": "integer",
-                "description": f"How many results to return (1-{MAX_RESULTS}).",
-                "minimum": 1,
-                "maximum": MAX_RESULTS,
-                "default": DEFAULT_RESULTS,
-            },
-        },
-        "required": ["query"],
-        "additionalProperties": False,
-    },
-    run=_run,
-)
+TOOL = web_search
