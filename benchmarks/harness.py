@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from agentic_loop.config import Settings
 from agentic_loop.temporal.connection import connect_client
 from agentic_loop.temporal.dev_server import start_dev_server
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.transcript.cache import TranscriptCache
 from agentic_loop.types import AgentInput, AgentResult, AgentStatus
 from agentic_loop.worker import build_worker
@@ -67,7 +68,7 @@ class Bench:
     @classmethod
     @asynccontextmanager
     async def start(cls) -> AsyncIterator[Bench]:
-        env = await start_dev_server()
+        env = await start_dev_server(plugin=AgentLoopPlugin(Settings.from_env()))
         try:
             # The client a user of the product gets: its data converter (payload codec) and
             # interceptors, so the bench pays for what production pays for.

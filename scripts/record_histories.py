@@ -53,8 +53,10 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 import agentic_loop
+from agentic_loop.config import Settings
 from agentic_loop.llm.scripted import ScriptedLLM
 from agentic_loop.temporal.dev_server import start_dev_server, temporal_cli
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.types import (
     AgentInput,
     AgentProgress,
@@ -624,7 +626,8 @@ async def record_all(
     index = load_index(index_path)
     made = provenance()
     failed = 0
-    env = await start_dev_server()
+    # No settings from the environment: a recording must not depend on who runs it.
+    env = await start_dev_server(plugin=AgentLoopPlugin(Settings()))
     try:
         for scenario in todo:
             # One id for all the runs of a scenario, as a conversation keeps it across runs.

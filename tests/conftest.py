@@ -12,8 +12,10 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from agentic_loop.config import Settings
 from agentic_loop.llm.base import LLMProvider
 from agentic_loop.temporal.dev_server import start_time_skipping
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.tools import ToolRegistry, default_registry
 from agentic_loop.transcript.cache import TranscriptCache
 from agentic_loop.types import AgentInput, AgentResult
@@ -24,7 +26,7 @@ from support import AgentRun, RunAgent
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await start_time_skipping()
+    env = await start_time_skipping(AgentLoopPlugin(Settings()))
     try:
         yield env
     finally:
@@ -36,7 +38,7 @@ async def own_time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server for one test. A test that cancels a workflow while its activity
     is in flight leaves that activity outstanding on the server, which then stops skipping
     time; on a server of its own, that cannot stall the tests after it."""
-    env = await start_time_skipping()
+    env = await start_time_skipping(AgentLoopPlugin(Settings()))
     try:
         yield env
     finally:

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from agentic_loop.config import DEFAULT_GOAL, Settings
 from agentic_loop.llm.base import LLMProvider
 from agentic_loop.temporal.dev_server import start_dev_server
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.types import AgentInput, AgentResult
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow
@@ -35,8 +36,10 @@ def settings_for(address: str, **env: str) -> Settings:
 
 
 @asynccontextmanager
-async def dev_server() -> Any:
-    env = await start_dev_server()
+async def dev_server(settings: Settings | None = None) -> Any:
+    """An ephemeral dev server whose client has AgentLoopPlugin of `settings` (none set
+    unless given: this process's environment must not leak into the tests)."""
+    env = await start_dev_server(plugin=AgentLoopPlugin(settings or Settings()))
     try:
         yield env
     finally:

@@ -44,6 +44,7 @@ from agentic_loop.temporal.connection import (
     client_connect_config,
     describe,
 )
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.types import (
     AgentInput,
 )
@@ -77,14 +78,13 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print(
             f"LLM: {_describe_provider(provider) if provider else 'the remote workers'}", file=out
         )
-    async with temporal_for_run(settings, args.db_filename) as (client, where):
+    plugin = AgentLoopPlugin(settings, provider=provider)
+    async with temporal_for_run(settings, args.db_filename, plugin) as (client, where):
         if not quiet:
             print(f"Temporal: {where}", file=out, flush=True)
         workflow_id = args.id or f"agent-{uuid.uuid4().hex[:12]}"
         worker = (
-            build_worker(client, task_queue=settings.task_queue, provider=provider)
-            if provider is not None
-            else None
+            build_worker(client, task_queue=settings.task_queue) if provider is not None else None
         )
         async with worker if worker is not None else contextlib.nullcontext():
             handle = await client.start_workflow(
@@ -143,9 +143,9 @@ async def cmd_result(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     provider = provider_from_settings(settings)
     configure_logging(settings)
-    client = await connect(settings)
+    client = await connect(settings, AgentLoopPlugin(settings, provider=provider))
     address = describe(client_connect_config(settings, address_override=_default_address(settings)))
-    worker = build_worker(client, task_queue=settings.task_queue, provider=provider)
+    worker = build_worker(client, task_queue=settings.task_queue)
     print(
         f"Worker on {address}, namespace {settings.namespace!r}, task queue "
         f"{settings.task_queue!r}, LLM {_describe_provider(provider)}. Ctrl-C stops it.",

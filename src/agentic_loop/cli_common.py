@@ -19,12 +19,13 @@ from agentic_loop.config import Settings
 from agentic_loop.llm import LLMProvider
 from agentic_loop.temporal import dev_server as embedded
 from agentic_loop.temporal.connection import (
+    DEFAULT_ADDRESS,
     client_connect_config,
-    client_options,
     configured_address,
     connect_client,
     describe,
 )
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.types import (
     AgentInput,
     AgentResult,
@@ -35,12 +36,6 @@ from agentic_loop.types import (
 )
 from agentic_loop.workflow import AgentWorkflow
 from agentic_loop.workflow.policies import goal_problem
-
-DEFAULT_ADDRESS = "localhost:7233"
-
-
-CONNECT_TIMEOUT_SECONDS = 10.0
-
 
 POLL_SECONDS = 0.2
 
@@ -53,14 +48,12 @@ def _fail(message: str) -> NoReturn:
     raise CLIError(message)
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, plugin: AgentLoopPlugin | None = None) -> Client:
     """A client of the configured Temporal (TEMPORAL_* variables or a temporal.toml profile,
-    else localhost:7233), with the program's converter, interceptors and metrics runtime; or,
+    else localhost:7233) with `plugin` (AgentLoopPlugin of the settings unless given); or,
     within seconds, an error naming the address (the SDK alone would keep retrying)."""
     return await connect_client(
-        settings,
-        address_override=_default_address(settings),
-        timeout_seconds=CONNECT_TIMEOUT_SECONDS,
+        settings, address_override=_default_address(settings), plugin=plugin
     )
 
 
@@ -71,11 +64,12 @@ def _default_address(settings: Settings) -> str | None:
 
 @contextlib.asynccontextmanager
 async def temporal_for_run(
-    settings: Settings, db_filename: str | None
+    settings: Settings, db_filename: str | None, plugin: AgentLoopPlugin
 ) -> AsyncIterator[tuple[Client, str]]:
-    """The configured server, or an embedded dev server that lives as long as the command."""
+    """The configured server, or an embedded dev server that lives as long as the command;
+    either way a client with `plugin`."""
     if configured_address(settings):
-        yield await connect(settings), describe(client_connect_config(settings))
+        yield await connect(settings, plugin), describe(client_connect_config(settings))
         return
     # The dev server inherits our stdout and prints a banner on it (its address, a metrics
     # port): `--json` output must be the result alone, and the address is ours to show, so it
@@ -86,11 +80,9 @@ async def temporal_for_run(
     os.dup2(devnull, 1)
     os.close(devnull)
     try:
-        # Its client gets the codec and telemetry, as every other client of ours does.
+        # Its client gets the plugin, as every other client of ours does.
         env = await embedded.start_dev_server(
-            namespace=settings.namespace,
-            db_filename=db_filename,
-            client_options=client_options(settings),
+            namespace=settings.namespace, db_filename=db_filename, plugin=plugin
         )
     finally:
         os.dup2(saved_stdout, 1)

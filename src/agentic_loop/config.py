@@ -39,6 +39,9 @@ class Settings:
     db_filename: Path | None = None
     # Tools whose calls wait for a person's approve/reject (AGENTIC_LOOP_APPROVAL_TOOLS=a,b).
     approval_tools: tuple[str, ...] = ()
+    # Where a worker's tools come from besides the built-ins and installed entry points:
+    # modules or module:attribute specs (AGENTIC_LOOP_TOOLS=mypkg.tools,other:TOOLS).
+    tools: tuple[str, ...] = ()
     # Every TEMPORAL_* variable, handed to temporalio.envconfig (address, namespace, API key,
     # TLS, profile, temporal.toml path) so the SDK's own rules apply. Hidden from repr: it
     # may hold an API key or a private key.
@@ -75,11 +78,8 @@ class Settings:
             openai_base_url=get("OPENAI_BASE_URL"),
             openai_model=get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
             db_filename=Path(db).expanduser() if db else None,
-            approval_tools=tuple(
-                t.strip()
-                for t in (get("AGENTIC_LOOP_APPROVAL_TOOLS") or "").split(",")
-                if t.strip()
-            ),
+            approval_tools=_items(get("AGENTIC_LOOP_APPROVAL_TOOLS")),
+            tools=_items(get("AGENTIC_LOOP_TOOLS")),
             temporal_env=tuple(
                 sorted((k, v) for k, v in env.items() if k.startswith("TEMPORAL_") and v.strip())
             ),
@@ -92,9 +92,7 @@ class Settings:
             codec_keys=get("AGENTIC_LOOP_CODEC_KEYS"),
             codec_token=get("AGENTIC_LOOP_CODEC_TOKEN"),
             codec_cors_origins=tuple(
-                o.strip().rstrip("/")
-                for o in (get("AGENTIC_LOOP_CODEC_CORS_ORIGINS") or "").split(",")
-                if o.strip()
+                o.rstrip("/") for o in _items(get("AGENTIC_LOOP_CODEC_CORS_ORIGINS"))
             )
             or DEFAULT_CODEC_CORS_ORIGINS,
         )
@@ -105,3 +103,8 @@ class Settings:
         if self.llm:
             return self.llm
         return "openai" if self.openai_api_key else "fake"
+
+
+def _items(value: str | None) -> tuple[str, ...]:
+    """A comma-separated list, blanks dropped."""
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())

@@ -31,6 +31,7 @@ from agentic_loop.cli_common import (
 )
 from agentic_loop.config import Settings
 from agentic_loop.llm import provider_from_settings
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.transcript.reader import read_transcript
 from agentic_loop.types import (
     AgentProgress,
@@ -237,9 +238,10 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     chat_input = dataclasses.replace(_agent_input(args, settings), chat=True)
     provider = provider_from_settings(settings)
     print(f"LLM: {_describe_provider(provider)}", file=out)
-    async with temporal_for_run(settings, args.db_filename) as (client, where):
+    plugin = AgentLoopPlugin(settings, provider=provider)
+    async with temporal_for_run(settings, args.db_filename, plugin) as (client, where):
         print(f"Temporal: {where}", file=out)
-        worker = build_worker(client, task_queue=settings.task_queue, provider=provider)
+        worker = build_worker(client, task_queue=settings.task_queue)
         async with worker:
             workflow_id = args.id or f"chat-{uuid.uuid4().hex[:12]}"
             handle: Handle = await client.start_workflow(

@@ -18,12 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from google.protobuf.json_format import ParseError
-from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.worker import Replayer
 
-from agentic_loop.worker import WORKFLOWS, data_converter, workflow_runner
+from agentic_loop.temporal.plugin import WORKFLOWS, AgentLoopPlugin, registered_name, replayer
 
 OK = "ok"
 DIVERGED = "diverged"
@@ -54,8 +53,7 @@ class NotAHistory(ValueError):
 
 
 def workflow_names() -> list[str]:
-    # The SDK keeps a class's registered name on its private definition; no public accessor.
-    names = (workflow._Definition.must_from_class(cls).name for cls in WORKFLOWS)
+    names = (registered_name(cls) for cls in WORKFLOWS)
     return [name for name in names if name is not None]
 
 
@@ -142,15 +140,15 @@ def _quiet_sdk_logs() -> Iterator[None]:
         logger.setLevel(level)
 
 
-async def replay_paths(paths: list[str]) -> list[Outcome]:
-    """Replay each history file under `paths` (files, or directories searched for *.json)."""
+async def replay_paths(paths: list[str], plugin: AgentLoopPlugin | None = None) -> list[Outcome]:
+    """Replay each history file under `paths` (files, or directories searched for *.json),
+    with `plugin`'s converter and workflows (an AgentLoopPlugin from the environment unless
+    given)."""
     outcomes: list[Outcome] = []
     seen: set[Path] = set()
     with ThreadPoolExecutor() as executor, _quiet_sdk_logs():
-        replayer = Replayer(
-            workflows=WORKFLOWS,
-            data_converter=data_converter(),
-            workflow_runner=workflow_runner(),
+        judge = replayer(
+            plugin,
             workflow_task_executor=executor,
             runtime=Runtime(telemetry=TelemetryConfig(logging=None)),
         )
@@ -162,7 +160,7 @@ async def replay_paths(paths: list[str]) -> list[Outcome]:
             if path.resolve() in seen:
                 continue
             seen.add(path.resolve())
-            outcomes.append(await _replay_one(replayer, path, explicit))
+            outcomes.append(await _replay_one(judge, path, explicit))
     return outcomes
 
 

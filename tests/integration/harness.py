@@ -26,9 +26,11 @@ from typing import IO, Any
 from temporalio import activity
 from temporalio.client import Client
 
+from agentic_loop.config import Settings
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.scripted import ScriptedLLM
 from agentic_loop.temporal.dev_server import dev_server_args, temporal_cli
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.tools import Tool, ToolContext, ToolRegistry, default_registry
 from agentic_loop.types import LLMTurn
 
@@ -175,7 +177,7 @@ class DevServer(Process):
             if not self.running():
                 raise RuntimeError(f"the dev server exited:\n{self.log_tail()}")
             try:
-                client = await asyncio.wait_for(Client.connect(self.address), timeout=5)
+                client = await asyncio.wait_for(_connect(self.address), timeout=5)
                 await client.count_workflows()
                 return time.monotonic() - started
             except Exception:
@@ -214,12 +216,19 @@ StartServer = Callable[[], Awaitable[DevServer]]
 StartWorker = Callable[[str, str], Awaitable[WorkerProcess]]
 
 
+def _connect(address: str) -> Awaitable[Client]:
+    # With the plugin, as every client of the product: its workers get the workflow, the
+    # sandbox settings and the interceptors from it. No settings: the environment of the
+    # process running the tests must not reach the workers under test.
+    return Client.connect(address, plugins=[AgentLoopPlugin(Settings())])
+
+
 async def connect(address: str, within: float = 60.0) -> Client:
     """Connect, retrying while the server is still starting (or restarting)."""
     deadline = time.monotonic() + within
     while True:
         try:
-            return await asyncio.wait_for(Client.connect(address), timeout=5)
+            return await asyncio.wait_for(_connect(address), timeout=5)
         except Exception:
             if time.monotonic() > deadline:
                 raise

@@ -18,7 +18,9 @@ from cli_support import run_cli as _cli
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from agentic_loop.config import Settings
 from agentic_loop.llm.rule_based import RuleBasedLLM
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.worker import build_worker
 from production_support import dev_server
 
@@ -157,7 +159,9 @@ async def test_server_command_prints_the_ui_and_stops_cleanly_on_sigterm(tmp_pat
         async with asyncio.timeout(60):
             while True:
                 try:
-                    client = await Client.connect(f"127.0.0.1:{port}")
+                    client = await Client.connect(
+                        f"127.0.0.1:{port}", plugins=[AgentLoopPlugin(Settings())]
+                    )
                     break
                 except RuntimeError:
                     await asyncio.sleep(0.2)

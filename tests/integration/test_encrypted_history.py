@@ -12,13 +12,13 @@ import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from agentic_loop.temporal.codec import generate_key
 from agentic_loop.temporal.codec_server import make_server
 from agentic_loop.temporal.connection import connect_client
+from agentic_loop.temporal.plugin import AgentLoopPlugin
+from agentic_loop.temporal.plugin import replayer as plugin_replayer
 from agentic_loop.types import AgentStatus
-from agentic_loop.worker import WORKFLOWS, data_converter
 from production_support import (
     SEED_ANSWER_WORDS,
     SEED_GOAL,
@@ -86,7 +86,7 @@ async def test_the_client_with_the_key_reads_the_answer(dev_env: WorkflowEnviron
 async def test_replayer_with_the_key_replays_the_history(old_history: WorkflowHistory) -> None:
     """The Replayer, given the worker's converter with the key, replays the encrypted run."""
     settings = settings_for("unused:1", AGENTIC_LOOP_CODEC_KEYS=OLD_KEY)
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(settings))
+    replayer = plugin_replayer(AgentLoopPlugin(settings))
     result = await replayer.replay_workflow(old_history)
     assert result.replay_failure is None
 
@@ -105,7 +105,7 @@ async def test_replay_without_the_right_key_fails_clearly(
     """Replaying with no key, another key, or wrong material for the id fails, and the
     error names the key id it needs instead of the SDK's "Unknown payload encoding"."""
     settings = settings_for("unused:1", AGENTIC_LOOP_CODEC_KEYS=keys)
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(settings))
+    replayer = plugin_replayer(AgentLoopPlugin(settings))
     with pytest.raises(RuntimeError) as caught:
         await replayer.replay_workflow(old_history)
     message = _messages(caught.value)
@@ -127,7 +127,7 @@ async def test_rotation_keeps_old_histories_readable(
     """After rotation (new key first, old still listed) new runs are sealed with the new
     key, and the history sealed with the old key still replays."""
     rotated = settings_for(dev_address(dev_env), AGENTIC_LOOP_CODEC_KEYS=f"{NEW_KEY},{OLD_KEY}")
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(rotated))
+    replayer = plugin_replayer(AgentLoopPlugin(rotated))
     assert (await replayer.replay_workflow(old_history)).replay_failure is None
 
     client = await connect_client(rotated)

@@ -20,15 +20,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from agentic_loop.config import Settings
 from agentic_loop.llm import ScriptedLLM, provider_from_settings
 from agentic_loop.telemetry import configure_logging
-from agentic_loop.telemetry.interceptor import AgentInterceptor
 from agentic_loop.temporal.connection import connect_client
+from agentic_loop.temporal.plugin import AgentLoopPlugin
+from agentic_loop.temporal.plugin import replayer as plugin_replayer
 from agentic_loop.types import AgentStatus
-from agentic_loop.worker import WORKFLOWS, data_converter
 from production_support import dev_address, dev_server, readable_history, run_seed, settings_for
 from support import FIXTURES
 
@@ -278,9 +277,8 @@ async def test_logs_carry_workflow_run_and_step_and_replay_adds_none(
     assert tool_record["inline"] == (inline_tools is None)
 
     history = await handle.fetch_history()
-    replayer = Replayer(
-        workflows=WORKFLOWS, data_converter=data_converter(), interceptors=[AgentInterceptor()]
-    )
+    # The plugin brings the same interceptors a worker has, ours among them.
+    replayer = plugin_replayer(AgentLoopPlugin(Settings()))
     await replayer.replay_workflow(history)
     assert workflow_lines() == live
 

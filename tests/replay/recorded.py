@@ -13,8 +13,9 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from agentic_loop.config import Settings
 from agentic_loop.replay import failure_reason
-from agentic_loop.worker import WORKFLOWS, data_converter, workflow_runner
+from agentic_loop.temporal.plugin import WORKFLOWS, AgentLoopPlugin
 from support import FIXTURES
 
 HISTORIES = FIXTURES / "histories"
@@ -41,10 +42,10 @@ def history_params() -> list[Any]:
 
 
 async def replay_or_fail(path: Path, workflows: Sequence[type] = WORKFLOWS) -> None:
-    """Replay one file with the worker's converter; a failure names the file and the cause."""
-    replayer = Replayer(
-        workflows=workflows, data_converter=data_converter(), workflow_runner=workflow_runner()
-    )
+    """Replay one file as the workers would run it (the plugin's converter, runner and
+    interceptors; `workflows` instead of ours when given); a failure names the file and the
+    cause."""
+    replayer = Replayer(workflows=list(workflows), plugins=[AgentLoopPlugin(Settings())])
     result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
     if result.replay_failure is not None:
         failure = result.replay_failure

@@ -21,9 +21,9 @@ from recorded import (
 )
 from temporalio.api.enums.v1 import EventType
 
+from agentic_loop.temporal.plugin import data_converter
 from agentic_loop.tools import default_registry
 from agentic_loop.types import AgentInput, AgentResult
-from agentic_loop.worker import data_converter
 from support import FIXTURES
 
 # Scenarios the issue asks to keep a history of; losing one must be a visible decision.

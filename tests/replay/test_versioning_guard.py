@@ -23,9 +23,10 @@ from versioning_example import (
 )
 
 from agentic_loop.activities import LLMActivities, ToolActivities
+from agentic_loop.config import Settings
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.tools import default_registry
 from agentic_loop.types import AgentInput, AgentResult, AgentStatus
-from agentic_loop.worker import data_converter
 from agentic_loop.workflow import AgentWorkflow
 from support import load_script
 
@@ -34,7 +35,7 @@ SEED = HISTORIES / "seed.json"
 
 async def test_an_unguarded_new_step_breaks_the_recorded_seed_history() -> None:
     """Replaying the seed history against the unguarded change raises NondeterminismError."""
-    replayer = Replayer(workflows=[UnguardedPause], data_converter=data_converter())
+    replayer = Replayer(workflows=[UnguardedPause], plugins=[AgentLoopPlugin(Settings())])
     with pytest.raises(NondeterminismError, match=r"(?i)nondetermin"):
         await replayer.replay_workflow(load(SEED))
 
@@ -72,7 +73,7 @@ async def _run_seed(env: WorkflowEnvironment, version: type) -> WorkflowHistory:
 
 
 async def _replays(version: type, history: WorkflowHistory) -> bool:
-    replayer = Replayer(workflows=[version], data_converter=data_converter())
+    replayer = Replayer(workflows=[version], plugins=[AgentLoopPlugin(Settings())])
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     return result.replay_failure is None
 

@@ -18,8 +18,8 @@ from agentic_loop.temporal.codec import (
     generate_key,
     parse_keys,
 )
+from agentic_loop.temporal.plugin import data_converter
 from agentic_loop.types import AgentInput
-from agentic_loop.worker import data_converter
 
 GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
 KEY_A = generate_key()

@@ -21,7 +21,7 @@ from agentic_loop.temporal.codec_server import (
     add_codec_server_command,
     make_server,
 )
-from agentic_loop.worker import data_converter
+from agentic_loop.temporal.plugin import data_converter
 
 TOKEN = "codec-token-for-tests-0123"
 KEYS = f"k1:{generate_key()}"

@@ -8,7 +8,7 @@ import pkgutil
 from pathlib import Path
 
 import agentic_loop.workflow
-from agentic_loop.worker import PASSTHROUGH_MODULES
+from agentic_loop.temporal.plugin import PASSTHROUGH_MODULES
 
 WORKFLOW_MODULE = Path(agentic_loop.workflow.agent.__file__)
 

@@ -5,22 +5,20 @@ Where to connect and how comes from the SDK's environment configuration
 (`temporalio.envconfig`): a profile of temporal.toml (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE),
 overridden by TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_* and
 TEMPORAL_GRPC_META_*, with the SDK's own rules (an API key turns TLS on, for instance). On top
-of that every client of this program gets our data converter (the payload codec), our
-interceptors (tracing, metrics, logs) and, when metrics are on, our runtime.
+of that every client of this program gets AgentLoopPlugin (temporal/plugin.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from temporalio.service import RPCError
 
 from agentic_loop.config import DEFAULT_NAMESPACE, ConfigError, Settings
-from agentic_loop.telemetry import interceptors, metrics_runtime
-from agentic_loop.worker import data_converter
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -81,21 +79,6 @@ def describe(config: ClientConnectConfig) -> str:
     return f"{config['target_host']} (namespace {config['namespace']!r}, {how})"
 
 
-def client_options(
-    settings: Settings, tracer_provider: TracerProvider | None = None
-) -> dict[str, Any]:
-    """What every client of this program gets besides where to connect: the data converter
-    (codec), the interceptors (tracing, metrics, logs) and, if metrics are on, the runtime."""
-    options: dict[str, Any] = {
-        "data_converter": data_converter(settings),
-        "interceptors": interceptors(settings, tracer_provider),
-    }
-    runtime = metrics_runtime(settings)
-    if runtime is not None:
-        options["runtime"] = runtime
-    return options
-
-
 async def connect_client(
     settings: Settings | None = None,
     *,
@@ -103,17 +86,22 @@ async def connect_client(
     namespace_override: str | None = None,
     tracer_provider: TracerProvider | None = None,
     timeout_seconds: float = CONNECT_TIMEOUT_SECONDS,
+    plugin: AgentLoopPlugin | None = None,
 ) -> Client:
-    """A client of the configured Temporal with our converter, interceptors and runtime; or,
-    within `timeout_seconds`, TemporalUnreachable naming the address (the SDK alone would
-    keep retrying)."""
-    settings = settings if settings is not None else Settings.from_env()
+    """A client of the configured Temporal, with `plugin` (an AgentLoopPlugin of `settings`
+    unless given: converter, interceptors, runtime, and for its workers the workflow and
+    activities); or, within `timeout_seconds`, TemporalUnreachable naming the address (the SDK
+    alone would keep retrying)."""
+    if plugin is None:
+        plugin = AgentLoopPlugin(settings, tracer_provider=tracer_provider)
+    settings = plugin.settings
     config = client_connect_config(
         settings, address_override=address_override, namespace_override=namespace_override
     )
-    options: dict[str, Any] = {**config, **client_options(settings, tracer_provider)}
     try:
-        return await asyncio.wait_for(Client.connect(**options), timeout=timeout_seconds)
+        return await asyncio.wait_for(
+            Client.connect(**config, plugins=[plugin]), timeout=timeout_seconds
+        )
     except (TimeoutError, RuntimeError, OSError, RPCError) as e:
         reason = str(e).splitlines()[0] if str(e) else f"no answer in {timeout_seconds:g} s"
         raise TemporalUnreachable(

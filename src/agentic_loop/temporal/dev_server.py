@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 import sysconfig
 from pathlib import Path
-from typing import Any
 
 from temporalio.testing import WorkflowEnvironment
+
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 
 # The dev server's default (20 polls/s of the transfer queue) adds ~40 ms to every workflow
 # task of a serial loop; an agent loop is exactly that.
@@ -49,12 +50,12 @@ async def start_dev_server(
     ui: bool = False,
     ui_port: int | None = None,
     db_filename: str | None = None,
-    client_options: dict[str, Any] | None = None,
+    plugin: AgentLoopPlugin | None = None,
 ) -> WorkflowEnvironment:
     """Start the dev server (ephemeral unless `db_filename` is given) and connect to it, the
-    client made with `client_options` (data_converter, interceptors, runtime) if given."""
+    client made with `plugin` (an AgentLoopPlugin from the environment unless given)."""
     return await WorkflowEnvironment.start_local(
-        **(client_options or {}),
+        plugins=[plugin or AgentLoopPlugin()],
         namespace=namespace,
         port=port,
         ui=ui,
@@ -66,6 +67,9 @@ async def start_dev_server(
     )
 
 
-async def start_time_skipping() -> WorkflowEnvironment:
-    """The time-skipping test server: timers and retry back-offs are jumped over."""
-    return await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server())
+async def start_time_skipping(plugin: AgentLoopPlugin | None = None) -> WorkflowEnvironment:
+    """The time-skipping test server: timers and retry back-offs are jumped over. Its client
+    has `plugin` (an AgentLoopPlugin from the environment unless given)."""
+    return await WorkflowEnvironment.start_time_skipping(
+        plugins=[plugin or AgentLoopPlugin()], test_server_existing_path=test_server()
+    )

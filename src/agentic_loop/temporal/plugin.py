@@ -1,0 +1,229 @@
+"""AgentLoopPlugin: everything a client, a worker or a replayer of the agent loop needs.
+
+Handed to `Client.connect(plugins=[...])`, it gives the client the data converter (with the
+payload codec), the interceptors (tracing, metrics, logs) and the metrics runtime; every
+`Worker` built on that client then also gets AgentWorkflow, the workflow runner with our
+modules passed through the sandbox, and the `call_llm` and `run_tool` activities, made from
+the plugin's provider and tools. `Replayer(workflows=[], plugins=[plugin])` judges a history
+with exactly the converter, workflows and runner the workers use.
+
+One object carries all of it, so nothing can be configured in one place and forgotten in
+another: a replayer without the codec cannot read an encrypted history, and a worker
+without the passthrough list re-imports the payload types for every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from temporalio.client import Client
+from temporalio.converter import DataConverter
+from temporalio.plugin import SimplePlugin
+from temporalio.service import ConnectConfig, ServiceClient
+from temporalio.worker import Replayer, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from agentic_loop.activities import LLMActivities, ToolActivities
+from agentic_loop.config import ConfigError, Settings
+from agentic_loop.llm.base import LLMProvider
+from agentic_loop.telemetry.metrics import metrics_runtime
+from agentic_loop.telemetry.tracing import interceptors
+from agentic_loop.temporal.codec import EncryptionCodec, SealedFailureConverter, codec_from_settings
+from agentic_loop.tools import Tool, ToolRegistry
+from agentic_loop.transcript.cache import TranscriptCache
+from agentic_loop.workflow import AgentWorkflow
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
+PLUGIN_NAME = "agentic_loop.AgentLoopPlugin"
+
+# What a worker registers; the replayer must use exactly these to judge a history.
+WORKFLOWS: tuple[type, ...] = (AgentWorkflow,)
+
+# Modules the workflow imports, taken from outside the sandbox instead of re-imported for
+# every workflow run: each is deterministic and holds no state that runs could share.
+# Re-importing the payload types alone cost about 10% of the CPU of a step
+# (docs/performance.md). tests/unit/test_sandbox.py checks the list is complete.
+PASSTHROUGH_MODULES = (
+    "agentic_loop.activities",
+    "agentic_loop.transcript.keys",
+    "agentic_loop.types",
+    "agentic_loop.workflow.approvals",
+    "agentic_loop.workflow.inbox",
+    "agentic_loop.workflow.options",
+    "agentic_loop.workflow.policies",
+    "agentic_loop.workflow.state",
+)
+
+
+def data_converter(
+    settings: Settings | None = None, base: DataConverter | None = None
+) -> DataConverter:
+    """`base` (the SDK's default converter unless given) through our payload codec, which
+    seals payloads (and failure messages) when AGENTIC_LOOP_CODEC_KEYS is set, and otherwise
+    only explains, on an encrypted history, which key it needs."""
+    codec = codec_from_settings(settings if settings is not None else Settings.from_env())
+    base = base if base is not None else DataConverter.default
+    if base.payload_codec is not None and not isinstance(base.payload_codec, EncryptionCodec):
+        if codec.encrypts:
+            raise ConfigError(
+                "the client already has a payload codec of its own and AGENTIC_LOOP_CODEC_KEYS "
+                "asks for ours: use one of them"
+            )
+        return base  # the user's codec stays; ours would only have explained sealed payloads
+    if not codec.encrypts:
+        return dataclasses.replace(base, payload_codec=codec)
+    return dataclasses.replace(
+        base, payload_codec=codec, failure_converter_class=SealedFailureConverter
+    )
+
+
+def workflow_runner(base: WorkflowRunner | None = None) -> WorkflowRunner:
+    """The sandbox with our modules passed through, on top of `base`'s restrictions. A runner
+    that is not sandboxed (the user's choice, for debugging) is left as it is."""
+    if base is None:
+        restrictions = SandboxRestrictions.default
+    elif isinstance(base, SandboxedWorkflowRunner):
+        restrictions = base.restrictions
+    else:
+        return base
+    return SandboxedWorkflowRunner(
+        restrictions=restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def registered_name(fn: object) -> str | None:
+    """The name an activity function or workflow class is registered under. The SDK keeps
+    it on the object it decorated and offers no public accessor."""
+    for attribute in ("__temporal_activity_definition", "__temporal_workflow_definition"):
+        definition = getattr(fn, attribute, None)
+        if definition is not None:
+            name = getattr(definition, "name", None)
+            return name if isinstance(name, str) else None
+    return None
+
+
+class AgentLoopPlugin(SimplePlugin):
+    """The agent loop for Temporal clients, workers and replayers.
+
+    settings: what the environment configures (codec keys, tracing, metrics, the provider
+    and tools when not given here); read from the environment when None.
+    provider, tools: what this process's workers answer `call_llm` and `run_tool` with; when
+    None, the provider and tools the settings name, made when the first worker needs them (a
+    client that only starts agents never makes them).
+    cache: the workers' transcript cache, shared by every worker of this plugin.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        provider: LLMProvider | None = None,
+        tools: ToolRegistry | Iterable[Tool] | None = None,
+        cache: TranscriptCache | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self._provider = provider
+        self._tools = (
+            tools if isinstance(tools, ToolRegistry) or tools is None else ToolRegistry(tools)
+        )
+        self.cache = cache if cache is not None else TranscriptCache()
+        self._activities: list[Callable[..., Any]] | None = None
+        super().__init__(
+            PLUGIN_NAME,
+            data_converter=lambda base: data_converter(self.settings, base),
+            interceptors=interceptors(self.settings, tracer_provider),
+            workflows=self._with_workflows,
+            workflow_runner=workflow_runner,
+            activities=self._with_activities,
+        )
+
+    @property
+    def provider(self) -> LLMProvider:
+        if self._provider is None:
+            from agentic_loop.llm import provider_from_settings
+
+            self._provider = provider_from_settings(self.settings)
+        return self._provider
+
+    @property
+    def tools(self) -> ToolRegistry:
+        if self._tools is None:
+            from agentic_loop.tools import build_registry
+
+            self._tools = build_registry(self.settings.tools)
+        return self._tools
+
+    def agent_activities(
+        self,
+        *,
+        provider: LLMProvider | None = None,
+        tools: ToolRegistry | None = None,
+        cache: TranscriptCache | None = None,
+    ) -> list[Callable[..., Any]]:
+        """`call_llm` and `run_tool` of the plugin's provider and tools, or of those given."""
+        if provider is None and tools is None and cache is None:
+            if self._activities is None:
+                self._activities = self.agent_activities(
+                    provider=self.provider, tools=self.tools, cache=self.cache
+                )
+            return self._activities
+        provider = provider if provider is not None else self.provider
+        tools = tools if tools is not None else self.tools
+        cache = cache if cache is not None else self.cache
+        return [
+            LLMActivities(provider, tools, cache).call_llm,
+            ToolActivities(tools, cache).run_tool,
+        ]
+
+    def _with_workflows(self, existing: Sequence[type] | None) -> list[type]:
+        # A workflow already registered under AgentWorkflow's name wins: a versioning test
+        # replays a changed copy of it, say.
+        present = {registered_name(w) for w in existing or ()}
+        return [*(existing or ()), *(w for w in WORKFLOWS if registered_name(w) not in present)]
+
+    def _with_activities(
+        self, existing: Sequence[Callable[..., Any]] | None
+    ) -> list[Callable[..., Any]]:
+        # Activities the worker was given under our names win: build_worker's, made of other
+        # components, or a test's fake registered as `call_llm`.
+        present = {registered_name(a) for a in existing or ()}
+        if {"call_llm", "run_tool"} <= present:
+            return list(existing or ())
+        ours = [a for a in self.agent_activities() if registered_name(a) not in present]
+        return [*(existing or ()), *ours]
+
+    async def connect_service_client(
+        self, config: ConnectConfig, next: Callable[[ConnectConfig], Awaitable[ServiceClient]]
+    ) -> ServiceClient:
+        runtime = metrics_runtime(self.settings)
+        if runtime is not None and config.runtime is None:
+            config = dataclasses.replace(config, runtime=runtime)
+        return await next(config)
+
+    async def aclose(self) -> None:
+        """Close the provider's HTTP client (OpenAI's), once no worker uses it."""
+        aclose = getattr(self._provider, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def plugin_of(client: Client) -> AgentLoopPlugin:
+    """The AgentLoopPlugin a client was connected with; a ConfigError saying how if none."""
+    for plugin in client.config().get("plugins", ()):
+        if isinstance(plugin, AgentLoopPlugin):
+            return plugin
+    raise ConfigError(
+        "this client was connected without AgentLoopPlugin: connect it with "
+        "Client.connect(..., plugins=[AgentLoopPlugin()]) (or agentic_loop.connect_client), "
+        "so its workers get the codec, the interceptors and the sandbox settings"
+    )
+
+
+def replayer(plugin: AgentLoopPlugin | None = None, **options: Any) -> Replayer:
+    """A Replayer that judges histories as this program's workers would run them."""
+    return Replayer(workflows=[], plugins=[plugin or AgentLoopPlugin()], **options)
