@@ -1,0 +1,85 @@
+"""The public API: what a user imports from `agentic_loop`, pinned, and nothing behind an
+underscore that a module of ours needs from another."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import agentic_loop
+
+SRC = Path(agentic_loop.__file__).parent
+
+# Removing or renaming one of these breaks users' code: make it a visible decision.
+PUBLIC = {
+    "AgentInput", "AgentLoopPlugin", "AgentProgress", "AgentResult", "AgentStatus",
+    "AgentWorkflow", "ApprovalRequest", "CompletionRequest", "ConfigError", "LLMProvider",
+    "LLMTurn", "Message", "OpenAIProvider", "ProviderError", "Reply", "RetrySettings",
+    "RuleBasedLLM", "ScriptedLLM", "Settings", "Tool", "ToolCall", "ToolContext", "ToolError",
+    "ToolRegistry", "ToolResult", "TranscriptPage", "TranscriptRequest", "Usage", "UserMessage",
+    "build_registry", "build_worker", "connect_client", "load_tools", "provider_error",
+    "provider_from_settings", "read_transcript", "replayer", "start_dev_server",
+    "start_time_skipping", "tool",
+}  # fmt: skip
+
+
+def test_the_public_names_are_pinned() -> None:
+    """`agentic_loop.__all__` is exactly the pinned set, and every name resolves."""
+    assert set(agentic_loop.__all__) == PUBLIC
+    for name in agentic_loop.__all__:
+        assert getattr(agentic_loop, name) is not None, name
+
+
+def test_public_names_are_the_defining_modules_objects() -> None:
+    """`from agentic_loop import X` is the very object its module defines (not a copy), so
+    isinstance checks and registries agree whichever path a user imports from."""
+    from agentic_loop.temporal.plugin import AgentLoopPlugin
+    from agentic_loop.tools import tool
+    from agentic_loop.workflow import AgentWorkflow
+
+    assert agentic_loop.AgentLoopPlugin is AgentLoopPlugin
+    assert agentic_loop.tool is tool
+    assert agentic_loop.AgentWorkflow is AgentWorkflow
+
+
+def test_importing_the_package_imports_none_of_its_parts() -> None:
+    """`import agentic_loop` loads nothing heavy (the command's start-up pays for what each
+    command uses, not for the whole API)."""
+    code = (
+        "import sys, agentic_loop; "
+        "print(sorted(m for m in sys.modules if m.startswith(('agentic_loop.', 'temporalio', "
+        "'openai'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_no_module_imports_another_modules_underscore_names() -> None:
+    """What one module needs of another is public there: `from agentic_loop.x import _y`
+    appears nowhere in the package."""
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("agentic_loop"):
+                offenders += [
+                    f"{path.relative_to(SRC)}: {node.module}.{alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_")
+                ]
+    assert offenders == []
+
+
+def test_every_module_of_the_package_imports() -> None:
+    """No module is left behind by a move (each imports on its own)."""
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        if name.endswith("__main__"):
+            continue
+        importlib.import_module(name)
