@@ -164,9 +164,11 @@ async def replay_paths(paths: list[str], plugin: AgentLoopPlugin | None = None) 
     return outcomes
 
 
-async def replay_command(paths: list[str], *, as_json: bool = False) -> int:
+async def replay_command(
+    paths: list[str], *, as_json: bool = False, plugin: AgentLoopPlugin | None = None
+) -> int:
     """One line per file on stdout, a summary on stderr; 0 only if every history replays."""
-    outcomes = await replay_paths(paths)
+    outcomes = await replay_paths(paths, plugin)
     for outcome in outcomes:
         print(json.dumps(asdict(outcome), ensure_ascii=False) if as_json else outcome.line())
     counts = {kind: sum(o.result == kind for o in outcomes) for kind in (OK, DIVERGED, ERROR)}

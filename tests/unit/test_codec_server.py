@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import urllib.error
@@ -18,7 +17,6 @@ from agentic_loop.config import ConfigError, Settings
 from agentic_loop.temporal.codec import generate_key
 from agentic_loop.temporal.codec_server import (
     CodecHTTPServer,
-    add_codec_server_command,
     make_server,
 )
 from agentic_loop.temporal.plugin import data_converter
@@ -160,10 +158,10 @@ async def test_no_auth_on_loopback_serves_without_a_token() -> None:
 
 
 def test_the_command_registers_on_a_parser() -> None:
-    """add_codec_server_command adds `codec-server` with --host, --port and --no-auth."""
-    parser = argparse.ArgumentParser()
-    add_codec_server_command(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["codec-server", "--host", "0.0.0.0", "--port", "9000"])
+    """The command line has `codec-server` with --host, --port and --no-auth."""
+    from agentic_loop.cli import build_parser
+
+    args = build_parser().parse_args(["codec-server", "--host", "0.0.0.0", "--port", "9000"])
     assert (args.command, args.host, args.port, args.no_auth) == (
         "codec-server",
         "0.0.0.0",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import re
@@ -16,7 +15,6 @@ import pytest
 import yaml
 
 from agentic_loop.cli import build_parser
-from agentic_loop.temporal.codec_server import add_codec_server_command
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text("utf-8"))
@@ -196,12 +194,10 @@ def test_the_image_build_leaves_local_state_out() -> None:
 
 def test_the_optional_codec_server_runs_the_codec_server_command() -> None:
     """The `codec` profile's service runs `agentic-loop codec-server` with options that
-    add_codec_server_command accepts, and publishes its port on loopback only."""
+    the command's parser accepts, and publishes its port on loopback only."""
     service = SERVICES["codec-server"]
     assert service["profiles"] == ["codec"]
-    parser = argparse.ArgumentParser(prog="agentic-loop")
-    add_codec_server_command(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(service["command"])
+    args = build_parser().parse_args(service["command"])
     assert args.command == "codec-server"
     assert service["ports"] == [f"127.0.0.1:{args.port}:{args.port}"]
 

@@ -208,9 +208,9 @@ def test_the_worker_handler_replaces_the_command_line_one(
 ) -> None:
     """After the command's terse handler, `configure_logging` leaves one handler of ours, so
     a record is printed once and masked, never also in clear on stderr."""
-    from agentic_loop.cli import _configure_logging
+    from agentic_loop.cli.common import configure_command_logging
 
-    _configure_logging(Settings(openai_api_key=SECRET))
+    configure_command_logging(Settings(openai_api_key=SECRET))
     stream = capture()
     LOG.warning("key %s", SECRET)
     ours = [h for h in logging.getLogger().handlers if getattr(h, "_agentic_loop", False)]

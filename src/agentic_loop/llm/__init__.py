@@ -21,7 +21,8 @@ __all__ = [
 
 
 def provider_from_settings(settings: Settings) -> LLMProvider:
-    """The provider `AGENTIC_LOOP_LLM` names, or OpenAI when a key is set, or the fake."""
+    """The provider `AGENTIC_LOOP_LLM` names (a built-in, `module:factory`, or an installed
+    `agentic_loop.providers` entry point), or OpenAI when a key is set, or the fake."""
     choice = settings.llm_choice
     if choice == "fake":
         return RuleBasedLLM()
@@ -35,6 +36,6 @@ def provider_from_settings(settings: Settings) -> LLMProvider:
         from agentic_loop.llm.openai import OpenAIProvider
 
         return OpenAIProvider.from_settings(settings)
-    raise ConfigError(
-        f"AGENTIC_LOOP_LLM={choice!r} is not a provider; use 'openai', 'fake' or 'scripted:PATH'"
-    )
+    from agentic_loop.llm.loading import load_provider
+
+    return load_provider(choice, settings)

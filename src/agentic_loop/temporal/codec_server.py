@@ -1,4 +1,5 @@
-"""`agentic-loop codec-server`: decrypts payloads for the Temporal Web UI and CLI.
+"""The codec server (`agentic-loop codec-server`): decrypts payloads for the Temporal Web UI
+and CLI.
 
 It speaks Temporal's remote codec protocol: POST {"payloads": [...]} (Payloads in proto JSON)
 to /decode or /encode, and get the same shape back. Browsers call it from the UI's origin,
@@ -9,7 +10,6 @@ conversation. The standard library serves it; it is meant for a handful of peopl
 
 from __future__ import annotations
 
-import argparse
 import hmac
 import ipaddress
 import json
@@ -24,7 +24,6 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from agentic_loop.config import ConfigError, Settings
-from agentic_loop.telemetry import configure_logging
 from agentic_loop.temporal.codec import CodecError, EncryptionCodec, codec_from_settings
 
 DEFAULT_HOST = "127.0.0.1"
@@ -190,37 +189,3 @@ def make_server(
         )
     except OSError as e:
         raise ConfigError(f"the codec server cannot listen on {host}:{port}: {e}") from e
-
-
-def add_codec_server_command(subparsers: Any) -> argparse.ArgumentParser:
-    """Register `codec-server` on the CLI's subparsers."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "codec-server",
-        help="decrypt encrypted payloads for the Temporal Web UI and CLI",
-    )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument(
-        "--no-auth",
-        action="store_true",
-        help="accept calls without the bearer token (loopback addresses only)",
-    )
-    return parser
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """`agentic-loop codec-server`: serve until Ctrl-C."""
-    configure_logging(settings)
-    server = make_server(settings, host=args.host, port=args.port, no_auth=args.no_auth)
-    print(
-        f"Codec server on {server.url} (keys {', '.join(server.codec.key_ids)}), "
-        f"for the origins {', '.join(sorted(server.origins))}. Ctrl-C stops it.",
-        flush=True,
-    )
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0

@@ -1,0 +1,5 @@
+"""`python -m agentic_loop.cli` runs the command."""
+
+from agentic_loop.cli import entrypoint
+
+entrypoint()
