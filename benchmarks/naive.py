@@ -16,7 +16,7 @@ from temporalio import activity, workflow
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
-    from agentic_loop.activities import ToolActivities, _heartbeating, completion_request
+    from agentic_loop.activities import ToolActivities, completion_request, heartbeating
     from agentic_loop.llm.base import LLMProvider
     from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
     from agentic_loop.tools import ToolRegistry
@@ -66,7 +66,7 @@ class NaiveLLMActivities:
         )
         try:
             # agentic-loop's own heartbeating wrapper, so both designs pay for the same.
-            return await _heartbeating(self.provider.complete(completion))
+            return await heartbeating(self.provider.complete(completion))
         except ProviderError as e:
             raise_as_activity_error(e)
 

@@ -89,16 +89,22 @@ class LLMActivities:
             self.provider, self.tools, shown, tools_offered=request.tools, model=request.model
         )
         try:
-            turn = await _heartbeating(self.provider.complete(completion))
+            turn = await heartbeating(self.provider.complete(completion))
         except ProviderError as e:
             raise_as_activity_error(e)
         self.cache.remember(
             llm_turn_key(self._key(request), request.turn),
             assistant_message(turn),
         )
+        for call in turn.tool_calls:
+            tool = self.tools.get(call.name)
+            if tool is not None and tool.approval:
+                turn.approval_calls.append(call.id)
+            if tool is not None and tool.timeout_seconds is not None:
+                turn.call_timeouts[call.id] = tool.timeout_seconds
         if request.inline_tools and turn.tool_calls:
             # Heartbeating, so a cancelled workflow still reaches a slow tool here.
-            turn.tool_results = await _heartbeating(self._inline_results(request, turn))
+            turn.tool_results = await heartbeating(self._inline_results(request, turn))
         return turn
 
     async def _inline_results(self, request: LLMRequest, turn: LLMTurn) -> list[ToolResult]:
@@ -112,11 +118,19 @@ class LLMActivities:
             tool = self.tools.get(call.name)
             if call.name not in request.inline_tools or tool is None or not tool.pure:
                 continue
+            if tool.approval:
+                continue  # a call that needs approval never runs before the decision
             key = tool_idempotency_key(workflow_id, request.turn, call.id)
             context = ToolContext(workflow_id, key)
 
-            def run(call: ToolCall = call, context: ToolContext = context) -> Awaitable[ToolResult]:
-                return self.tools.execute(call, context)
+            def run(
+                call: ToolCall = call,
+                context: ToolContext = context,
+                limit: float | None = tool.timeout_seconds,
+            ) -> Awaitable[ToolResult]:
+                # Past the tool's own limit it is left to its own activity, which has that
+                # limit as its timeout.
+                return asyncio.wait_for(self.tools.execute(call, context), limit)
 
             runner = inline_tool_runner.get()
             try:
@@ -185,7 +199,7 @@ async def _fetch_transcript(workflow_id: str, run_id: str | None, length: int) -
     return messages
 
 
-async def _heartbeating(call: Coroutine[Any, Any, T]) -> T:
+async def heartbeating(call: Coroutine[Any, Any, T]) -> T:
     """Await the provider (or a tool) while heartbeating, so a cancelled workflow (delivered
     with the heartbeat's answer) cancels the call, and a dead worker is noticed quickly.
     Local activities have no heartbeat: they just await the call."""
@@ -223,6 +237,6 @@ class ToolActivities:
         context = ToolContext(
             workflow_id=info.workflow_id or "", idempotency_key=request.idempotency_key
         )
-        result = await _heartbeating(self.tools.execute(request.call, context))
+        result = await heartbeating(self.tools.execute(request.call, context))
         self.cache.remember(tool_result_key(request.idempotency_key), tool_message(result))
         return result

@@ -220,6 +220,12 @@ class LLMTurn:
     # Results of the calls above that the activity ran itself (LLMRequest.inline_tools); a
     # call without one here runs as its own activity. Empty in histories recorded before.
     tool_results: list[ToolResult] = field(default_factory=list)
+    # What the worker's tools say of the calls above, recorded with the turn so the workflow
+    # decides from history, not from the worker it replays on: the calls whose tool needs a
+    # person's approval (`@tool(approval=True)`), and the tools' own time limits per call.
+    # Empty in histories recorded before, which took neither into account.
+    approval_calls: list[str] = field(default_factory=list)
+    call_timeouts: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

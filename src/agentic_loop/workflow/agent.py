@@ -150,10 +150,7 @@ class AgentWorkflow:
                 return AgentStatus.MAX_TOKENS, turn.content, None
             if turn.tool_calls:
                 self._phase = "running tools"
-                answered = {r.call_id: r for r in turn.tool_results}
-                results = await asyncio.gather(
-                    *(self._run_tool(c, answered.get(c.id)) for c in turn.tool_calls)
-                )
+                results = await asyncio.gather(*(self._run_tool(c, turn) for c in turn.tool_calls))
                 for result, produced_as in results:
                     self._append(tool_message(result), produced_as=produced_as)
                 continue
@@ -238,15 +235,19 @@ class AgentWorkflow:
         approval never runs before the decision."""
         return tool in self._input.inline_tools and tool not in self._input.approval_required
 
-    async def _run_tool(
-        self, call: ToolCall, answered: ToolResult | None
-    ) -> tuple[ToolResult, str | None]:
-        """The call's result, and its cache key when an activity produced it (`answered`:
-        the result the LLM activity returned for an inline tool, if it did)."""
+    async def _run_tool(self, call: ToolCall, turn: LLMTurn) -> tuple[ToolResult, str | None]:
+        """The call's result, and its cache key when an activity produced it. The turn says
+        what the worker's tools say of the call (approval, time limit) and holds its result
+        if the LLM activity ran it inline."""
         state = self._state
         state.tool_calls += 1
         key = tool_idempotency_key(workflow.info().workflow_id, state.turns, call.id)
-        if answered is not None and answered.name == call.name and self._inline(call.name):
+        needs_approval = (
+            call.name in self._input.approval_required or call.id in turn.approval_calls
+        )
+        answered = next((r for r in turn.tool_results if r.call_id == call.id), None)
+        inline = answered is not None and answered.name == call.name and self._inline(call.name)
+        if answered is not None and inline and not needs_approval:
             # An inline tool: the LLM activity ran it and returned its result with the turn.
             workflow.logger.info(
                 "step %d: %s answered in the LLM activity",
@@ -257,7 +258,7 @@ class AgentWorkflow:
             return answered, tool_result_key(key)
         self._pending[call.id] = call
         try:
-            if call.name in self._input.approval_required:
+            if needs_approval:
                 self._phase = "waiting for approval"
                 decision = await self._approvals.wait_for(
                     call, self._input.approval_timeout_seconds
@@ -267,13 +268,15 @@ class AgentWorkflow:
                     self._phase = "running tools"
                 if not decision.approved:
                     return _refusal(call, f"the call was rejected: {decision.reason}"), None
-            return await self._execute_tool(call, key)
+            return await self._execute_tool(call, key, turn.call_timeouts.get(call.id))
         finally:
             del self._pending[call.id]
 
-    async def _execute_tool(self, call: ToolCall, key: str) -> tuple[ToolResult, str | None]:
+    async def _execute_tool(
+        self, call: ToolCall, key: str, timeout_seconds: float | None
+    ) -> tuple[ToolResult, str | None]:
         request = ToolRequest(call=call, idempotency_key=key)
-        options = tool_options(self._input)
+        options = tool_options(self._input, timeout_seconds)
         result: ToolResult
         try:
             if call.name in self._input.local_tools:
