@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         failure_message,
         goal_problem,
         newest_that_fit,
+        refusal,
         tool_summary,
     )
     from agentic_loop.workflow.state import ConversationState, should_continue_as_new
@@ -267,7 +268,7 @@ class AgentWorkflow:
                 if not self._approvals.awaiting:
                     self._phase = "running tools"
                 if not decision.approved:
-                    return _refusal(call, f"the call was rejected: {decision.reason}"), None
+                    return refusal(call, f"the call was rejected: {decision.reason}"), None
             return await self._execute_tool(call, key, turn.call_timeouts.get(call.id))
         finally:
             del self._pending[call.id]
@@ -295,7 +296,7 @@ class AgentWorkflow:
         except ActivityError as e:
             _raise_if_cancelled(e)
             # The tool kept failing after its retries: tell the LLM, which may do without it.
-            return _refusal(call, f"the tool is unavailable: {failure_message(e)}"), None
+            return refusal(call, f"the tool is unavailable: {failure_message(e)}"), None
         return result, tool_result_key(key)
 
     def _append(self, message: Message, *, produced_as: str | None) -> None:
@@ -373,16 +374,7 @@ class AgentWorkflow:
 
     @workflow.query(name="transcript")
     def transcript(self, request: TranscriptRequest) -> TranscriptPage:
-        state = self._state
-        start = max(state.base, min(request.start, state.total))
-        end = state.total if request.end is None else max(start, min(request.end, state.total))
-        return TranscriptPage(
-            messages=state.transcript[start - state.base : end - state.base],
-            start=start,
-            total=state.total,
-            base=state.base,
-            previous_run_id=state.previous_run_id,
-        )
+        return self._state.page(request.start, request.end)
 
     @workflow.query(name="status")
     def status(self) -> AgentProgress:
@@ -402,11 +394,6 @@ class AgentWorkflow:
             turns_left=max(0, self._input.max_turns - state.request_turns),
             tokens_left=None if budget is None else max(0, budget - state.usage.total_tokens),
         )
-
-
-def _refusal(call: ToolCall, reason: str) -> ToolResult:
-    """An error result the workflow itself gives for a call (no activity produced it)."""
-    return ToolResult(call_id=call.id, name=call.name, content=reason, is_error=True)
 
 
 def _raise_if_cancelled(error: ActivityError) -> None:

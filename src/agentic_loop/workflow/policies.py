@@ -9,7 +9,7 @@ import json
 
 from temporalio.exceptions import ActivityError, RetryState
 
-from agentic_loop.types import Message, ToolCall
+from agentic_loop.types import Message, ToolCall, ToolResult
 
 MAX_GOAL_CHARS = 32_000
 MAX_MESSAGE_CHARS = 32_000
@@ -86,3 +86,8 @@ def goal_problem(goal: str) -> str | None:
     if len(goal) > MAX_GOAL_CHARS:
         return f"the goal has {len(goal)} characters; the limit is {MAX_GOAL_CHARS}"
     return None
+
+
+def refusal(call: ToolCall, reason: str) -> ToolResult:
+    """An error result the workflow itself gives for a call (no activity produced it)."""
+    return ToolResult(call_id=call.id, name=call.name, content=reason, is_error=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentic_loop.types import CarriedState, Message, PendingRequest, Usage
+from agentic_loop.types import CarriedState, Message, PendingRequest, TranscriptPage, Usage
 
 
 @dataclass
@@ -72,6 +72,19 @@ class ConversationState:
     def message(self, index: int) -> Message:
         """The message at global `index` (held by this run)."""
         return self.transcript[index - self.base]
+
+    def page(self, start: int, end: int | None) -> TranscriptPage:
+        """The `transcript` query's answer: messages [start, end) by global index, clipped to
+        what this run holds, and where the earlier ones are."""
+        start = max(self.base, min(start, self.total))
+        end = self.total if end is None else max(start, min(end, self.total))
+        return TranscriptPage(
+            messages=self.transcript[start - self.base : end - self.base],
+            start=start,
+            total=self.total,
+            base=self.base,
+            previous_run_id=self.previous_run_id,
+        )
 
     def carry(self, run_id: str) -> CarriedState:
         """The state for the next run. What the LLM has been sent stays behind, in this run
