@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import WorkflowHandle
 
 from agentic_loop.llm.base import LLMProvider
 from agentic_loop.llm.scripted import ScriptedLLM
 from agentic_loop.types import AgentResult
+
+T = TypeVar("T")
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCRIPTS = FIXTURES / "scripts"
@@ -29,3 +34,27 @@ class AgentRun:
 
 
 RunAgent = Callable[..., Awaitable[AgentRun]]
+
+
+async def poll_until(
+    probe: Callable[[], T | Awaitable[T]],
+    check: Callable[[T], bool] = bool,
+    *,
+    within: float = 20.0,
+    every: float = 0.05,
+    what: str = "the condition",
+) -> T:
+    """Call `probe` (sync or async) until `check` holds for what it returns, and return that;
+    a deadline, never a fixed sleep. Past `within` seconds, TimeoutError naming `what` and
+    the last value seen."""
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if inspect.isawaitable(value):
+            value = await value
+        seen: T = value  # type: ignore[assignment]
+        if check(seen):
+            return seen
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {within:g} s for {what}; last: {seen!r}"[:500])
+        await asyncio.sleep(every)

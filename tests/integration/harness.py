@@ -33,6 +33,7 @@ from agentic_loop.temporal.dev_server import dev_server_args, temporal_cli
 from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.tools import Tool, ToolContext, ToolRegistry, default_registry
 from agentic_loop.types import LLMTurn
+from support import poll_until
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "worker_process.py"
 LLM_JOURNAL = "llm_requests.jsonl"
@@ -77,11 +78,7 @@ async def wait_until(
 ) -> float:
     """Poll `condition` until it holds; return the seconds it took, or fail naming `what`."""
     started = time.monotonic()
-    deadline = started + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {within:.0f} s for {what}")
-        await asyncio.sleep(poll)
+    await poll_until(condition, within=within, every=poll, what=what)
     return time.monotonic() - started
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +13,7 @@ from temporalio.client import Client
 
 from agentic_loop.llm.rule_based import RuleBasedLLM
 from agentic_loop.worker import build_worker
+from support import poll_until
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -35,12 +35,13 @@ async def _json(*args: str, env: dict[str, str]) -> Any:
 
 
 async def _until_phase(workflow_id: str, phase: str, env: dict[str, str]) -> Any:
-    async with asyncio.timeout(30):
-        while True:
-            status = await _json("status", workflow_id, env=env)
-            if status["phase"] == phase:
-                return status
-            await asyncio.sleep(0.2)
+    return await poll_until(
+        lambda: _json("status", workflow_id, env=env),
+        lambda status: status["phase"] == phase,
+        within=30,
+        every=0.2,
+        what=f"phase {phase!r}",
+    )
 
 
 async def test_a_conversation_driven_command_by_command(served: dict[str, str]) -> None:

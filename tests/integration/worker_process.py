@@ -11,7 +11,16 @@ import signal
 import sys
 from pathlib import Path
 
-from harness import WORKER_JOURNAL, append_line, connect, harness_provider, harness_tools
+# tests/, where `support` lives, as pytest's pythonpath gives it to the tests themselves.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness import (
+    WORKER_JOURNAL,
+    append_line,
+    connect,
+    harness_provider,
+    harness_tools,
+)
 
 from agentic_loop.worker import build_worker
 

@@ -25,6 +25,7 @@ from agentic_loop.types import (
     UserMessage,
 )
 from agentic_loop.workflow import AgentWorkflow
+from support import poll_until
 
 Handle = WorkflowHandle[Any, AgentResult]
 
@@ -42,13 +43,8 @@ async def _status(handle: Handle) -> AgentProgress:
 
 
 async def _until(handle: Handle, check: Callable[[AgentProgress], bool]) -> AgentProgress:
-    """Poll the status query until `check` holds (a deadline, not a fixed sleep)."""
-    async with asyncio.timeout(20):
-        while True:
-            progress = await _status(handle)
-            if check(progress):
-                return progress
-            await asyncio.sleep(0.05)
+    """Poll the status query until `check` holds."""
+    return await poll_until(lambda: _status(handle), check, what="the agent's status")
 
 
 async def test_send_message_waits_for_the_answer_and_end_closes_the_conversation(

@@ -3,7 +3,6 @@ calculator), with their fall-backs to activities of their own."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from typing import Any
 
@@ -29,7 +28,7 @@ from agentic_loop.types import (
     ToolResult,
 )
 from agentic_loop.workflow import AgentWorkflow
-from support import RunAgent, load_script
+from support import RunAgent, load_script, poll_until
 
 SEED_GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
 
@@ -175,11 +174,9 @@ async def test_a_tool_that_needs_approval_is_never_run_inline(agents: Any) -> No
     an inline tool, and runs (as a local activity) only once approved."""
     llm = _calculation()
     handle = await agents.start(llm, AgentInput(goal="6 * 7", approval_required=["calculator"]))
-    async with asyncio.timeout(20):
-        while True:
-            if (await _status(handle)).phase == "waiting for approval":
-                break
-            await asyncio.sleep(0.05)
+    await poll_until(
+        lambda: _status(handle), lambda p: p.phase == "waiting for approval", what="approval"
+    )
     await handle.execute_update(AgentWorkflow.approve, ApprovalRequest())
     result = await handle.result()
     assert result.status == AgentStatus.COMPLETED

@@ -4,7 +4,6 @@ so a replay decides the same."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +14,7 @@ from agentic_loop.llm.scripted import ScriptedLLM
 from agentic_loop.tools import ToolRegistry, default_registry, tool
 from agentic_loop.types import AgentInput, AgentProgress, AgentStatus, ApprovalRequest
 from agentic_loop.workflow import AgentWorkflow
+from support import poll_until
 
 effects: list[str] = []
 
@@ -63,12 +63,9 @@ async def _status(handle: Any) -> AgentProgress:
 
 
 async def _until_awaiting(handle: Any) -> AgentProgress:
-    async with asyncio.timeout(20):
-        while True:
-            progress = await _status(handle)
-            if progress.awaiting_approval:
-                return progress
-            await asyncio.sleep(0.05)
+    return await poll_until(
+        lambda: _status(handle), lambda p: bool(p.awaiting_approval), what="an approval"
+    )
 
 
 def _scheduled_tool_timeouts(history: WorkflowHistory) -> list[timedelta]:
