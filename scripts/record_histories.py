@@ -128,7 +128,8 @@ async def record(
     """Run (and drive) one scenario to its end; the history of each of its runs."""
     task_queue = f"record-{scenario.name}-{uuid.uuid4().hex[:8]}"
     llm = ScriptedLLM.from_file(scenario.script_path)
-    async with build_worker(client, task_queue=task_queue, provider=llm):
+    tools = scenario.tools() if scenario.tools is not None else None
+    async with build_worker(client, task_queue=task_queue, provider=llm, tools=tools):
         handle = await client.start_workflow(
             AgentWorkflow.run, scenario.input, id=workflow_id, task_queue=task_queue
         )

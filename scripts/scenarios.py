@@ -17,6 +17,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
+from agentic_loop.tools import ToolRegistry, default_registry, tool
 from agentic_loop.types import (
     AgentInput,
     AgentProgress,
@@ -64,6 +65,8 @@ class Scenario:
     # More than 1: the run continues as new at least this often, and every run's history is
     # its own file, <name>_run1.json, <name>_run2.json, ...
     min_runs: int = 1
+    # The worker's tools, when not the built-ins: tools whose own options (@tool) matter.
+    tools: Callable[[], ToolRegistry] | None = None
 
     @property
     def script_path(self) -> Path:
@@ -211,6 +214,18 @@ async def chat_across_runs(handle: Handle) -> None:
     await handle.signal(AgentWorkflow.end)
 
 
+@tool(approval=True, timeout_seconds=20)
+def publish(text: str) -> str:
+    """Publish a note for the team (a side effect a person approves first)."""
+    return f"published: {text}"
+
+
+def tools_with_approval() -> ToolRegistry:
+    registry = default_registry()
+    registry.register(publish)
+    return registry
+
+
 SEED_GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
 
 SCENARIOS = [
@@ -307,6 +322,19 @@ SCENARIOS = [
         AgentStatus.COMPLETED,
         notes="web_search waits for approval; the approve update lets it run",
         drive=decide(True, "looks fine"),
+    ),
+    Scenario(
+        "tool_approval",
+        "tool_approval.json",
+        AgentInput(goal="Publish a note saying the build is green"),
+        AgentStatus.COMPLETED,
+        notes=(
+            "publish is registered with @tool(approval=True) on the worker and listed nowhere "
+            "in the input: the LLM turn records that its call needs approval, and the workflow "
+            "waits for the approve update"
+        ),
+        drive=decide(True, "ship it"),
+        tools=tools_with_approval,
     ),
     Scenario(
         "approval_rejected",
