@@ -58,3 +58,20 @@ async def poll_until(
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {within:g} s for {what}; last: {seen!r}"[:500])
         await asyncio.sleep(every)
+
+
+def install_distribution(
+    site: Path, name: str, version: str, entry_points: dict[str, dict[str, str]]
+) -> None:
+    """Make directory `site` (put it on sys.path) hold an installed distribution with these
+    entry points ({group: {name: value}}), as importlib.metadata finds real ones."""
+    dist_info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+    )
+    sections = (
+        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in points.items())
+        for group, points in entry_points.items()
+    )
+    (dist_info / "entry_points.txt").write_text("\n".join(sections), encoding="utf-8")

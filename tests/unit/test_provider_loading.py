@@ -15,6 +15,7 @@ from agentic_loop.llm import provider_from_settings
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.loading import ENTRY_POINT_GROUP
 from agentic_loop.types import Message
+from support import install_distribution
 
 PROVIDER_MODULE = """
 from agentic_loop import LLMTurn
@@ -115,13 +116,8 @@ def test_an_unknown_module_says_so() -> None:
 
 def test_an_installed_entry_point_is_chosen_by_its_name(module: str, tmp_path: Path) -> None:
     """A package's `agentic_loop.providers` entry point is chosen by AGENTIC_LOOP_LLM=NAME."""
-    dist_info = tmp_path / "echo_dist-1.0.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: echo-dist\nVersion: 1.0\n", encoding="utf-8"
-    )
-    (dist_info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\necho = {module}:make_plain\n", encoding="utf-8"
+    install_distribution(
+        tmp_path, "echo-dist", "1.0", {ENTRY_POINT_GROUP: {"echo": f"{module}:make_plain"}}
     )
     assert _choose("echo").name == "echo"  # type: ignore[attr-defined]
 

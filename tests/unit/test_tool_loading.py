@@ -22,6 +22,7 @@ from agentic_loop.tools import (
     load_tools,
 )
 from agentic_loop.tools.loading import builtin_tools, load_entry_point_tools
+from support import install_distribution
 
 CTX = ToolContext(workflow_id="wf-test", idempotency_key="key-1")
 
@@ -115,14 +116,7 @@ def module(write_module: Writer) -> str:
 def _install_entry_point(tmp_path: Path, value: str, name: str = "other") -> None:
     """Makes tmp_path (already on sys.path) hold an installed distribution, other-dist 1.0,
     whose entry point NAME in our group has VALUE."""
-    dist_info = tmp_path / "other_dist-1.0.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: other-dist\nVersion: 1.0\n", encoding="utf-8"
-    )
-    (dist_info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\n{name} = {value}\n", encoding="utf-8"
-    )
+    install_distribution(tmp_path, "other-dist", "1.0", {ENTRY_POINT_GROUP: {name: value}})
 
 
 def test_module_spec_gives_its_tools_in_definition_order(module: str) -> None:
