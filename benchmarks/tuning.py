@@ -102,10 +102,14 @@ async def tool_placement(
     return figures
 
 
+class _PlainSandbox(SandboxedWorkflowRunner):
+    """The sandbox as build_worker shipped it before the passthrough list: every new workflow
+    run executes our modules again. A subclass, so AgentLoopPlugin leaves it as it is rather
+    than adding the passthrough back."""
+
+
 def _plain_sandbox() -> SandboxedWorkflowRunner:
-    # What build_worker shipped before worker.workflow_runner(): agentic_loop/__init__ imports
-    # types.py, so without the passthrough every new workflow run executes types.py again.
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default)
+    return _PlainSandbox(restrictions=SandboxRestrictions.default)
 
 
 # (experiment, worker overrides, concurrency, steps, latency): one setting each.

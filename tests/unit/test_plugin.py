@@ -129,3 +129,17 @@ async def test_the_plugins_replayer_replays_a_recorded_history() -> None:
         history, raise_on_replay_failure=False
     )
     assert result.replay_failure is None
+
+
+async def test_a_runner_of_the_users_own_kind_is_left_alone(time_env: WorkflowEnvironment) -> None:
+    """The plugin adds its passthrough to the SDK's sandbox, but leaves a runner the worker
+    was given of another kind (unsandboxed, or a subclass) exactly as it was."""
+    from temporalio.worker import UnsandboxedWorkflowRunner
+    from temporalio.worker.workflow_sandbox import SandboxRestrictions
+
+    class Mine(SandboxedWorkflowRunner):
+        pass
+
+    for runner in (UnsandboxedWorkflowRunner(), Mine(restrictions=SandboxRestrictions.default)):
+        worker = Worker(time_env.client, task_queue=f"tq-{uuid.uuid4()}", workflow_runner=runner)
+        assert worker.config(active_config=True).get("workflow_runner") is runner

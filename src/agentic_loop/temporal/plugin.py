@@ -83,10 +83,11 @@ def data_converter(
 
 def workflow_runner(base: WorkflowRunner | None = None) -> WorkflowRunner:
     """The sandbox with our modules passed through, on top of `base`'s restrictions. A runner
-    that is not sandboxed (the user's choice, for debugging) is left as it is."""
+    of another kind (not sandboxed, for debugging; a subclass of the sandbox's) is the
+    user's own choice and is left as it is."""
     if base is None:
         restrictions = SandboxRestrictions.default
-    elif isinstance(base, SandboxedWorkflowRunner):
+    elif type(base) is SandboxedWorkflowRunner:
         restrictions = base.restrictions
     else:
         return base
