@@ -499,3 +499,22 @@ def test_timeout_must_be_positive(seconds: float) -> None:
     """A timeout of zero or less is refused, pointing at None for no limit."""
     with pytest.raises(ValueError, match=r"must be a positive number of seconds.*use None"):
         tool(timeout_seconds=seconds)(lookup_function)
+
+
+def test_the_decorated_function_stays_callable_as_written() -> None:
+    """`Tool.function` is the function as the user wrote it, so their unit tests can call it
+    directly, context and all; a hand-built tool has none."""
+    from agentic_loop.tools import Tool, ToolContext, tool
+
+    @tool
+    def greet(name: str, ctx: ToolContext) -> str:
+        """Greet someone."""
+        return f"hello {name} ({ctx.idempotency_key})"
+
+    assert greet.function is not None
+    assert greet.function("ana", ToolContext("wf", "k1")) == "hello ana (k1)"
+
+    async def run(args: dict[str, object], ctx: ToolContext) -> str:
+        return ""
+
+    assert Tool("raw", "", {}, run).function is None

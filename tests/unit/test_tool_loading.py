@@ -347,14 +347,28 @@ def test_build_registry_can_leave_out_builtins_and_entry_points(
 def test_name_offered_by_an_entry_point_and_a_spec_names_both(
     tmp_path: Path, write_module: Writer
 ) -> None:
-    """A tool name from an entry point and from a spec is a DuplicateToolError naming both."""
+    """Two different tools of one name, from an entry point and from a spec, are a
+    DuplicateToolError naming both; the very same tool by both routes is served once."""
     module = write_module(TOOLS_MODULE)
     _install_entry_point(tmp_path, f"{module}:lookup")
+    assert [t.source for t in build_registry([module]) if t.name == "lookup"] == [
+        "entry point other (other-dist 1.0)"
+    ]
+    rival = write_module(
+        """
+        from agentic_loop.tools import tool
+
+        @tool
+        def lookup(key: str) -> str:
+            \"\"\"Another lookup.\"\"\"
+            return key
+        """
+    )
     with pytest.raises(DuplicateToolError) as caught:
-        build_registry([module])
+        build_registry([rival])
     assert str(caught.value) == (
         f"tool 'lookup' is offered twice: by entry point other (other-dist 1.0) and by module "
-        f"{module}; rename one (@tool(name=...)) or stop loading one of them"
+        f"{rival}; rename one (@tool(name=...)) or stop loading one of them"
     )
 
 

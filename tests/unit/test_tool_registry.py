@@ -177,12 +177,16 @@ async def test_other_exceptions_propagate(registry: ToolRegistry) -> None:
         await _execute(registry, "crasher", "{}")
 
 
+async def _other_raw_run(args: dict[str, Any], ctx: ToolContext) -> str:
+    return "another"
+
+
 def test_duplicate_registration_names_both_sources() -> None:
     """A second tool of the same name is refused with a configuration error naming where
     each of the two came from."""
     registry = ToolRegistry([Tool("echo", "", {}, _raw_run, source="module a.tools")])
     with pytest.raises(DuplicateToolError) as caught:
-        registry.register(Tool("echo", "", {}, _raw_run, source="module b.tools"))
+        registry.register(Tool("echo", "", {}, _other_raw_run, source="module b.tools"))
     assert str(caught.value) == (
         "tool 'echo' is offered twice: by module a.tools and by module b.tools; "
         "rename one (@tool(name=...)) or stop loading one of them"
@@ -195,7 +199,7 @@ def test_duplicate_of_a_tool_without_source_still_reads() -> None:
     """A tool registered directly, with no source, is described rather than left blank."""
     registry = ToolRegistry([echo])
     with pytest.raises(DuplicateToolError, match="by code that registered it directly and by"):
-        registry.register(echo)
+        registry.register(Tool("echo", "another echo", {}, _raw_run))
 
 
 def test_iteration_yields_tools_in_registration_order(registry: ToolRegistry) -> None:
@@ -286,3 +290,27 @@ def test_public_names_import_from_the_package() -> None:
         "describe_tools",
         "ENTRY_POINT_GROUP",
     }
+
+
+def test_the_same_tool_reached_twice_is_served_once() -> None:
+    """One tool arriving by two routes (an entry point, and --tools naming its module) is
+    kept once, with its first source; two different tools under one name still clash."""
+    import dataclasses
+
+    from agentic_loop.tools import DuplicateToolError, tool
+
+    @tool
+    def lookup(city: str) -> str:
+        """Look a city up."""
+        return city
+
+    @tool(name="lookup")
+    def other(city: str) -> str:
+        """Another lookup."""
+        return city
+
+    registry = ToolRegistry([dataclasses.replace(lookup, source="entry point notes")])
+    registry.register(dataclasses.replace(lookup, source="module mypkg.tools"))
+    assert [t.source for t in registry] == ["entry point notes"]
+    with pytest.raises(DuplicateToolError, match="offered twice"):
+        registry.register(other)

@@ -7,7 +7,7 @@ one of these from a typed function; tools from elsewhere (an MCP server) are bui
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ class Tool:
     # Where the worker found it ("built-in", "module mypkg.tools", "entry point ..."), so
     # `agentic-loop tools` and the duplicate-name error can say; set by the loader.
     source: str = ""
+    # The function @tool made this tool of, as written: a user's unit test calls it directly
+    # (with a ToolContext of its own where it takes one). None for a hand-built tool.
+    function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.timeout_seconds is not None and not self.timeout_seconds > 0:

@@ -158,6 +158,7 @@ def _build(
         pure=pure,
         timeout_seconds=timeout_seconds,
         approval=approval,
+        function=func,
     )
 
 

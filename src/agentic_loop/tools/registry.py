@@ -30,6 +30,10 @@ class ToolRegistry:
 
     def register(self, tool: Tool) -> None:
         existing = self._tools.get(tool.name)
+        if existing is not None and existing.run is tool.run:
+            # The same tool reached twice (an installed package's entry point, and --tools
+            # naming its module): nothing to tell apart, so the first one stays.
+            return
         if existing is not None:
             raise DuplicateToolError(
                 f"tool {tool.name!r} is offered twice: by {_origin(existing)} and by "
