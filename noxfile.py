@@ -1,4 +1,5 @@
-"""One session per job. `nox` runs the default ones: lint, typing, unit, replay, integration."""
+"""One session per job. `nox` runs the default ones: lint, typing, unit, replay, integration,
+example."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "typing", "unit", "replay", "integration"]
+nox.options.sessions = ["lint", "typing", "unit", "replay", "integration", "example"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+EXAMPLE = "examples/notes-agent"
 
 
 def install(session: nox.Session, *groups: str) -> None:
@@ -24,8 +26,9 @@ def install(session: nox.Session, *groups: str) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "scripts", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "scripts", "noxfile.py")
+    paths = ["src", "tests", "scripts", "benchmarks", "examples", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session
@@ -51,6 +54,17 @@ def replay(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     install(session, "tests")
     session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session
+def example(session: nox.Session) -> None:
+    """examples/notes-agent, a user's own project on agentic-loop: installed beside the
+    library, as a user installs it, and tested with its own tests and configuration."""
+    example = nox.project.load_toml(f"{EXAMPLE}/pyproject.toml")
+    # Both at once, as a user installs them: the example's dependency on agentic-loop is then
+    # met by this checkout, never by a download.
+    session.install(".", f"./{EXAMPLE}", *nox.project.dependency_groups(example, "tests"))
+    session.run("pytest", f"{EXAMPLE}/tests", *session.posargs)
 
 
 @nox.session

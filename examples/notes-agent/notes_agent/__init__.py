@@ -1,0 +1,1 @@
+"""A notes keeper built on agentic-loop: its tools are in notes_agent.tools."""
