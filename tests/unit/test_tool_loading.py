@@ -270,9 +270,7 @@ def _of_this_test(tools: Iterable[Tool]) -> list[Tool]:
     """The tools that did not come from another installed package's entry point (the example
     project's, say, when it is installed beside the library)."""
     return [
-        t
-        for t in tools
-        if not t.source.startswith("entry point") or "(other-dist 1.0)" in t.source
+        t for t in tools if not t.source.startswith("entry point") or "(other-dist 1.0)" in t.source
     ]
 
 
