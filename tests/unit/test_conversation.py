@@ -25,7 +25,7 @@ from agentic_loop.types import (
     UserMessage,
 )
 from agentic_loop.workflow import AgentWorkflow
-from support import poll_until
+from support import until_status
 
 Handle = WorkflowHandle[Any, AgentResult]
 
@@ -44,7 +44,7 @@ async def _status(handle: Handle) -> AgentProgress:
 
 async def _until(handle: Handle, check: Callable[[AgentProgress], bool]) -> AgentProgress:
     """Poll the status query until `check` holds."""
-    return await poll_until(lambda: _status(handle), check, what="the agent's status")
+    return await until_status(handle, check)
 
 
 async def test_send_message_waits_for_the_answer_and_end_closes_the_conversation(

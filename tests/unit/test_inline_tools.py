@@ -28,7 +28,7 @@ from agentic_loop.types import (
     ToolResult,
 )
 from agentic_loop.workflow import AgentWorkflow
-from support import RunAgent, load_script, poll_until
+from support import RunAgent, load_script, until_status
 
 SEED_GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
 
@@ -174,9 +174,7 @@ async def test_a_tool_that_needs_approval_is_never_run_inline(agents: Any) -> No
     an inline tool, and runs (as a local activity) only once approved."""
     llm = _calculation()
     handle = await agents.start(llm, AgentInput(goal="6 * 7", approval_required=["calculator"]))
-    await poll_until(
-        lambda: _status(handle), lambda p: p.phase == "waiting for approval", what="approval"
-    )
+    await until_status(handle, lambda p: p.phase == "waiting for approval", what="approval")
     await handle.execute_update(AgentWorkflow.approve, ApprovalRequest())
     result = await handle.result()
     assert result.status == AgentStatus.COMPLETED

@@ -14,7 +14,7 @@ from agentic_loop.llm.scripted import ScriptedLLM
 from agentic_loop.tools import ToolRegistry, default_registry, tool
 from agentic_loop.types import AgentInput, AgentProgress, AgentStatus, ApprovalRequest
 from agentic_loop.workflow import AgentWorkflow
-from support import poll_until
+from support import until_status
 
 effects: list[str] = []
 
@@ -63,9 +63,7 @@ async def _status(handle: Any) -> AgentProgress:
 
 
 async def _until_awaiting(handle: Any) -> AgentProgress:
-    return await poll_until(
-        lambda: _status(handle), lambda p: bool(p.awaiting_approval), what="an approval"
-    )
+    return await until_status(handle, lambda p: bool(p.awaiting_approval), what="an approval")
 
 
 def _scheduled_tool_timeouts(history: WorkflowHistory) -> list[timedelta]:
