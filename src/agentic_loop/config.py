@@ -39,6 +39,9 @@ class Settings:
     db_filename: Path | None = None
     # Tools whose calls wait for a person's approve/reject (AGENTIC_LOOP_APPROVAL_TOOLS=a,b).
     approval_tools: tuple[str, ...] = ()
+    # The longest wait before one retry that a provider's rate-limit headers may ask for
+    # (AGENTIC_LOOP_MAX_RETRY_DELAY, seconds); past it the retry policy's back-off applies.
+    max_retry_delay_seconds: float = 600.0
     # Where a worker's tools come from besides the built-ins and installed entry points:
     # modules or module:attribute specs (AGENTIC_LOOP_TOOLS=mypkg.tools,other:TOOLS).
     tools: tuple[str, ...] = ()
@@ -80,6 +83,9 @@ class Settings:
             db_filename=Path(db).expanduser() if db else None,
             approval_tools=_items(get("AGENTIC_LOOP_APPROVAL_TOOLS")),
             tools=_items(get("AGENTIC_LOOP_TOOLS")),
+            max_retry_delay_seconds=_positive(
+                get("AGENTIC_LOOP_MAX_RETRY_DELAY"), "AGENTIC_LOOP_MAX_RETRY_DELAY", 600.0
+            ),
             temporal_env=tuple(
                 sorted((k, v) for k, v in env.items() if k.startswith("TEMPORAL_") and v.strip())
             ),
@@ -108,3 +114,16 @@ class Settings:
 def _items(value: str | None) -> tuple[str, ...]:
     """A comma-separated list, blanks dropped."""
     return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def _positive(value: str | None, name: str, default: float) -> float:
+    """A positive number of seconds, or the default when unset; a ConfigError otherwise."""
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise ConfigError(f"{name}={value!r}: use a positive number of seconds, e.g. 600")
+    return number

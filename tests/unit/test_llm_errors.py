@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.exceptions import ApplicationError
 
 from agentic_loop.llm.errors import (
     ProviderError,
-    parse_retry_after,
     provider_error,
     raise_as_activity_error,
 )
+from agentic_loop.llm.rate_limits import parse_duration, retry_advice
 
 
 @pytest.mark.parametrize("status", [None, 408, 409, 429, 500, 502, 503, 504, 529])
@@ -101,6 +101,13 @@ def test_str_shows_status_message_and_hint() -> None:
     assert str(provider_error(None, "timed out")) == "timed out"
 
 
+NOW = datetime(2026, 12, 1, 20, 0, 0, tzinfo=UTC)
+
+
+def _delay(headers: dict[str, str] | None, message: str | None = None) -> float | None:
+    return retry_advice(headers, message, now=NOW).delay
+
+
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
@@ -111,45 +118,104 @@ def test_str_shows_status_message_and_hint() -> None:
         ({"Retry-After-Ms": "250"}, 0.25),
         ({"retry-after": "0.5"}, 0.5),
         ({"retry-after": "0"}, 0.0),
-        ({"retry-after": "3600"}, 3600.0),
+        ({"retry-after": "Tue, 01 Dec 2026 20:00:45 GMT"}, 45.0),
+        # A date is read against the response's own clock when it says what time it is.
+        (
+            {
+                "retry-after": "Tue, 01 Dec 2026 20:00:45 GMT",
+                "date": "Tue, 01 Dec 2026 20:00:40 GMT",
+            },
+            5.0,
+        ),
     ],
 )
-def test_parse_retry_after_reads_seconds_and_ms(headers: dict[str, str], expected: float) -> None:
-    """retry-after-ms wins over retry-after, header names are case-insensitive."""
-    assert parse_retry_after(headers) == expected
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        None,
-        {},
-        {"content-type": "application/json"},
-        {"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"},
-        {"retry-after": "soon"},
-        {"retry-after-ms": "abc"},
-        {"retry-after": "-1"},
-        {"retry-after": "3601"},
-        {"retry-after-ms": "3600001"},
-    ],
-)
-def test_parse_retry_after_ignores_absent_invalid_and_out_of_bounds(
-    headers: dict[str, str] | None,
+def test_retry_after_in_ms_seconds_or_as_an_http_date(
+    headers: dict[str, str], expected: float
 ) -> None:
-    """Absent, unparsable, negative or over-an-hour values give None: the policy's back-off."""
-    assert parse_retry_after(headers) is None
+    """retry-after-ms wins over retry-after; retry-after is seconds or an HTTP date; header
+    names are case-insensitive."""
+    assert _delay(headers) == expected
 
 
 @pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        ({"retry-after-ms": "abc", "retry-after": "4"}, 4.0),
-        ({"retry-after-ms": "-10", "retry-after": "4"}, 4.0),
-    ],
+    ("text", "seconds"),
+    [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5), ("26.604s", 26.604)],
 )
-def test_parse_retry_after_falls_back_to_seconds(headers: dict[str, str], expected: float) -> None:
-    """An unusable retry-after-ms does not hide a usable retry-after."""
-    assert parse_retry_after(headers) == expected
+def test_openai_durations_are_read(text: str, seconds: float) -> None:
+    """OpenAI's reset headers use Go durations; each form is read in seconds."""
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "soon", "1 s", "5x", "s"])
+def test_what_is_not_a_duration_is_none(text: str) -> None:
+    """Anything that is not a whole duration gives None, never a guess."""
+    assert parse_duration(text) is None
+
+
+def test_an_exhausted_limits_reset_is_waited_for_and_the_longest_wins() -> None:
+    """With only x-ratelimit-reset-requests (26 s) the wait is 26 s; with retry-after 2 and
+    an exhausted token limit resetting in 6m0s, the longest applies: 360 s."""
+    assert _delay({"x-ratelimit-reset-requests": "26s"}) == 26.0
+    assert (
+        _delay(
+            {
+                "retry-after": "2",
+                "x-ratelimit-remaining-tokens": "0",
+                "x-ratelimit-reset-tokens": "6m0s",
+            }
+        )
+        == 360.0
+    )
+
+
+def test_the_reset_of_a_limit_that_is_not_exhausted_does_not_apply() -> None:
+    """A token window that still has room does not make a requests-limited call wait for it."""
+    headers = {
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-remaining-tokens": "39000",
+        "x-ratelimit-reset-tokens": "6m0s",
+    }
+    assert _delay(headers) == 1.0
+
+
+def test_anthropic_reset_times_are_read_against_the_response_date() -> None:
+    """anthropic-ratelimit-*-reset (RFC 3339) of an exhausted limit is the wait until then."""
+    headers = {
+        "date": "Tue, 01 Dec 2026 20:00:00 GMT",
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "2026-12-01T20:00:30Z",
+        "anthropic-ratelimit-tokens-remaining": "5000",
+        "anthropic-ratelimit-tokens-reset": "2026-12-01T20:05:00Z",
+    }
+    assert _delay(headers) == 30.0
+
+
+def test_the_messages_hint_is_the_last_resort() -> None:
+    """ "Please try again in 26.604s" is read only when no header says anything."""
+    message = "Rate limit reached ... Please try again in 26.604s. Visit ..."
+    assert _delay({}, message) == pytest.approx(26.604)
+    assert _delay({"retry-after": "3"}, message) == 3.0
+    assert _delay({}, "Please try again later.") is None
+
+
+def test_a_wait_is_capped_and_nonsense_is_ignored() -> None:
+    """A wait over the cap is the cap; negative, unparsable or absent values give None."""
+    assert retry_advice({"retry-after": "86400"}, now=NOW, max_delay=600).delay == 600
+    for headers in (None, {}, {"retry-after": "soon"}, {"retry-after": "-1"}):
+        assert _delay(headers) is None
+    assert _delay({"retry-after-ms": "abc", "retry-after": "4"}) == 4.0
+
+
+def test_x_should_retry_overrides_the_status() -> None:
+    """x-should-retry false makes a 429 final, true makes a 400 retryable; a permanent code
+    (insufficient quota) stays final whatever the header says."""
+    assert retry_advice({"x-should-retry": "false"}).should_retry is False
+    assert retry_advice({"x-should-retry": "true"}).should_retry is True
+    assert retry_advice({}).should_retry is None
+    assert not provider_error(429, "no", should_retry=False).retryable
+    assert provider_error(400, "odd", should_retry=True).retryable
+    assert not provider_error(429, "q", code="insufficient_quota", should_retry=True).retryable
 
 
 def test_activity_error_for_a_retryable_failure_carries_the_delay() -> None:

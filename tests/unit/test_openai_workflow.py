@@ -325,3 +325,68 @@ async def test_cancelling_the_workflow_cancels_the_http_request(
     description = await handle.describe()
     assert description.status is not None
     assert description.status.name == "COMPLETED"
+
+
+def _rate_limited(message_wait: str, **headers: str) -> httpx.Response:
+    """The recorded 429 body (fixtures/openai/error_429_rate_limit.json) with its "try again
+    in" hint changed to `message_wait`, and these headers (no retry-after)."""
+    data = body("error_429_rate_limit")
+    data["error"]["message"] = data["error"]["message"].replace("20s", message_wait)
+    return httpx.Response(429, json=data, headers=headers)
+
+
+def _waited(history: WorkflowHistory) -> float:
+    [(scheduled, started)] = call_llm_events(history)
+    assert started.activity_task_started_event_attributes.attempt == 2
+    return (event_time(started) - event_time(scheduled)).total_seconds()
+
+
+@pytest.mark.parametrize(
+    ("response", "window"),
+    [
+        (_rate_limited("1s", **{"x-ratelimit-reset-requests": "26.6s"}), 26.6),
+        (_rate_limited("26.604s"), 26.604),
+        (
+            _rate_limited(
+                "1s",
+                **{
+                    "x-ratelimit-remaining-tokens": "0",
+                    "x-ratelimit-reset-tokens": "6m0s",
+                    "x-ratelimit-remaining-requests": "12",
+                    "x-ratelimit-reset-requests": "1s",
+                },
+            ),
+            360.0,
+        ),
+    ],
+    ids=["reset-requests header only", "the message's hint only", "exhausted token window"],
+)
+async def test_a_rate_limit_window_is_waited_out_in_skipped_time(
+    api: respx.MockRouter,
+    provider: OpenAIProvider,
+    run_agent: RunAgent,
+    response: httpx.Response,
+    window: float,
+) -> None:
+    """A 429 that says when its window reopens only through OpenAI's reset headers or its
+    message is retried once the window has passed (the default policy's back-offs, 1 s and
+    up, would give up inside a long one), and the run completes."""
+    route = completions(api).mock(side_effect=[response, reply("text_answer")])
+    run = await run_agent(provider, goal=GOAL)
+    assert route.call_count == 2
+    assert run.result.status == AgentStatus.COMPLETED
+    waited = _waited(await run.handle.fetch_history())
+    assert window <= waited < window + 10
+
+
+async def test_x_should_retry_false_ends_the_run_at_once(
+    api: respx.MockRouter, provider: OpenAIProvider, run_agent: RunAgent
+) -> None:
+    """A 429 that says x-should-retry: false is not retried: one request, status failed."""
+    route = completions(api).mock(
+        return_value=_rate_limited("20s", **{"x-should-retry": "false", "retry-after": "1"})
+    )
+    run = await run_agent(provider, goal=GOAL)
+    assert route.call_count == 1
+    assert run.result.status == AgentStatus.FAILED
+    assert "Rate limit reached" in (run.result.error or "")

@@ -74,8 +74,11 @@ def provider_error(
     *,
     code: str | None = None,
     retry_after: float | None = None,
+    should_retry: bool | None = None,
 ) -> ProviderError:
-    """Classify a provider failure. A status of None means no answer (timeout, connection)."""
+    """Classify a provider failure. A status of None means no answer (timeout, connection).
+    `should_retry` is the provider's own word (`x-should-retry`), which wins over the
+    status, but not over a code that no wait can fix."""
     if code in _PERMANENT_CODES:
         return ProviderError(
             message,
@@ -84,7 +87,10 @@ def provider_error(
             code=code,
             hint=_PERMANENT_CODES[code],
         )
-    if status_code is None or status_code in RETRYABLE_STATUS or status_code >= 500:
+    retryable = status_code is None or status_code in RETRYABLE_STATUS or status_code >= 500
+    if should_retry is not None:
+        retryable = should_retry
+    if retryable:
         return ProviderError(
             message, retryable=True, status_code=status_code, code=code, retry_after=retry_after
         )
@@ -93,26 +99,8 @@ def provider_error(
         retryable=False,
         status_code=status_code,
         code=code,
-        hint=_HINTS.get(status_code),
+        hint=_HINTS.get(status_code) if status_code is not None else None,
     )
-
-
-def parse_retry_after(headers: dict[str, str] | None) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `retry-after` (seconds); None if absent."""
-    if not headers:
-        return None
-    lower = {k.lower(): v for k, v in headers.items()}
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = lower.get(name)
-        if raw is None:
-            continue
-        try:
-            seconds = float(raw) * scale
-        except ValueError:
-            continue  # an HTTP date: rare from LLM APIs; fall back to the policy's back-off
-        if 0 <= seconds <= 3600:
-            return seconds
-    return None
 
 
 def raise_as_activity_error(error: ProviderError) -> NoReturn:

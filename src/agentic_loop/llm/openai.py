@@ -20,7 +20,8 @@ from openai.types.chat import (
 
 from agentic_loop.config import ConfigError, Settings
 from agentic_loop.llm.base import CompletionRequest
-from agentic_loop.llm.errors import ProviderError, parse_retry_after, provider_error
+from agentic_loop.llm.errors import ProviderError, provider_error
+from agentic_loop.llm.rate_limits import DEFAULT_MAX_DELAY_SECONDS, retry_advice
 from agentic_loop.types import LLMTurn, Message, ToolCall, Usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -82,9 +83,11 @@ class OpenAIProvider:
         base_url: str | None = None,
         timeout: float = 60.0,
         http_client: httpx.AsyncClient | None = None,
+        max_retry_delay: float = DEFAULT_MAX_DELAY_SECONDS,
     ) -> None:
         self.model = model
         self.timeout = timeout
+        self.max_retry_delay = max_retry_delay
         # Passed explicitly so the SDK never reads OPENAI_BASE_URL behind config.py's back.
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self._api_key = api_key
@@ -113,6 +116,7 @@ class OpenAIProvider:
             api_key=settings.openai_api_key,
             model=settings.openai_model,
             base_url=settings.openai_base_url,
+            max_retry_delay=settings.max_retry_delay_seconds,
         )
 
     @property
@@ -158,11 +162,13 @@ class OpenAIProvider:
             message = body["message"]
         elif isinstance(body, str) and body.strip():
             message = body.strip()[:300]
+        advice = retry_advice(dict(e.response.headers), message, max_delay=self.max_retry_delay)
         return provider_error(
             e.status_code,
             self._redact(message or "OpenAI gave no error message"),
             code=e.code,
-            retry_after=parse_retry_after(dict(e.response.headers)),
+            retry_after=advice.delay,
+            should_retry=advice.should_retry,
         )
 
     def _turn(self, response: ChatCompletion) -> LLMTurn:
