@@ -58,11 +58,17 @@ def _message_param(message: Message) -> ChatCompletionMessageParam:
 
 
 def _tool_call(raw: ChatCompletionMessageToolCallUnion) -> ToolCall:
-    if raw.type == "function":
+    # Some OpenAI-compatible servers leave out "type"; a call with a function is a function
+    # call whatever its type says (read by attribute: the SDK's model lacks the field then).
+    function = getattr(raw, "function", None)
+    if function is not None:
         # Arguments stay raw even when they are not JSON: the tool runner tells the model.
-        return ToolCall(id=raw.id, name=raw.function.name, arguments=raw.function.arguments)
+        return ToolCall(id=raw.id, name=function.name, arguments=function.arguments or "{}")
     # We only offer function tools, but a custom tool call must not be dropped silently.
-    return ToolCall(id=raw.id, name=raw.custom.name, arguments=raw.custom.input)
+    custom = getattr(raw, "custom", None)
+    if custom is not None:
+        return ToolCall(id=raw.id, name=custom.name, arguments=custom.input)
+    raise provider_error(None, f"a tool call the model made has no function: {raw!r}"[:300])
 
 
 def _usage(response: ChatCompletion) -> Usage:
@@ -177,12 +183,24 @@ class OpenAIProvider:
             raise provider_error(
                 None, f"OpenAI returned no choices (response {response.id})", code="no_choices"
             )
+        # With n > 1 a server sends several choices; the loop follows one conversation.
         choice = response.choices[0]
         message = choice.message
+        calls = [_tool_call(c) for c in message.tool_calls or []]
+        legacy = message.function_call
+        if not calls and legacy is not None:
+            # The function_call of older servers: one call with no id of its own, so it gets
+            # one made of the response's id (unique per answer, as a call id must be).
+            calls = [
+                ToolCall(id=f"call_{response.id}", name=legacy.name, arguments=legacy.arguments)
+            ]
+        finish_reason = choice.finish_reason
+        if finish_reason == "function_call":
+            finish_reason = "tool_calls"
         return LLMTurn(
             content=message.content or "",
-            tool_calls=[_tool_call(c) for c in message.tool_calls or []],
-            finish_reason=choice.finish_reason,
+            tool_calls=calls,
+            finish_reason=finish_reason,
             refusal=message.refusal,
             usage=_usage(response),
             model=response.model,
