@@ -13,6 +13,7 @@ from temporalio import activity
 
 from agentic_loop.llm.base import CompletionRequest, LLMProvider
 from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
+from agentic_loop.llm.pricing import PriceTable
 from agentic_loop.tools import ToolContext, ToolRegistry
 from agentic_loop.transcript.cache import TranscriptCache
 from agentic_loop.transcript.keys import (
@@ -75,10 +76,12 @@ class LLMActivities:
         provider: LLMProvider,
         tools: ToolRegistry,
         cache: TranscriptCache | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.provider = provider
         self.tools = tools
         self.cache = cache if cache is not None else TranscriptCache()
+        self.prices = prices if prices is not None else PriceTable()
 
     @activity.defn(name="call_llm")
     async def call_llm(self, request: LLMRequest) -> LLMTurn:
@@ -92,6 +95,7 @@ class LLMActivities:
             turn = await heartbeating(self.provider.complete(completion))
         except ProviderError as e:
             raise_as_activity_error(e)
+        turn.cost_usd = self.prices.cost(turn.model or completion.model or "", turn.usage)
         self.cache.remember(
             llm_turn_key(self._key(request), request.turn),
             assistant_message(turn),

@@ -12,6 +12,7 @@ import platformdirs
 DEFAULT_TASK_QUEUE = "agentic-loop"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 DEFAULT_GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
 # The Web UI of docker-compose.yml and that of the dev server: the origins a codec server answers.
 DEFAULT_CODEC_CORS_ORIGINS = ("http://localhost:8088", "http://localhost:8233")
@@ -31,17 +32,23 @@ class Settings:
     temporal_address: str | None = None
     namespace: str = DEFAULT_NAMESPACE
     task_queue: str = DEFAULT_TASK_QUEUE
-    # "fake", "openai", or "scripted:PATH"; None picks openai when a key is set, else fake.
+    # "fake", "openai", "anthropic" or "scripted:PATH"; None picks by the keys set (llm_choice).
     llm: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     openai_model: str = DEFAULT_OPENAI_MODEL
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    # None: the SDK's https://api.anthropic.com (without /v1, as the SDK wants it).
+    anthropic_base_url: str | None = None
+    anthropic_model: str = DEFAULT_ANTHROPIC_MODEL
     db_filename: Path | None = None
     # Tools whose calls wait for a person's approve/reject (AGENTIC_LOOP_APPROVAL_TOOLS=a,b).
     approval_tools: tuple[str, ...] = ()
     # The longest wait before one retry that a provider's rate-limit headers may ask for
     # (AGENTIC_LOOP_MAX_RETRY_DELAY, seconds); past it the retry policy's back-off applies.
     max_retry_delay_seconds: float = 600.0
+    # A JSON file of model prices over the defaults (AGENTIC_LOOP_PRICES; llm/pricing.py).
+    prices_file: Path | None = None
     # Where a worker's tools come from besides the built-ins and installed entry points:
     # modules or module:attribute specs (AGENTIC_LOOP_TOOLS=mypkg.tools,other:TOOLS).
     tools: tuple[str, ...] = ()
@@ -80,9 +87,15 @@ class Settings:
             openai_api_key=get("OPENAI_API_KEY"),
             openai_base_url=get("OPENAI_BASE_URL"),
             openai_model=get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL,
+            anthropic_api_key=get("ANTHROPIC_API_KEY"),
+            anthropic_base_url=get("ANTHROPIC_BASE_URL"),
+            anthropic_model=get("ANTHROPIC_MODEL") or DEFAULT_ANTHROPIC_MODEL,
             db_filename=Path(db).expanduser() if db else None,
             approval_tools=_items(get("AGENTIC_LOOP_APPROVAL_TOOLS")),
             tools=_items(get("AGENTIC_LOOP_TOOLS")),
+            prices_file=Path(prices).expanduser()
+            if (prices := get("AGENTIC_LOOP_PRICES"))
+            else None,
             max_retry_delay_seconds=_positive(
                 get("AGENTIC_LOOP_MAX_RETRY_DELAY"), "AGENTIC_LOOP_MAX_RETRY_DELAY", 600.0
             ),
@@ -105,10 +118,14 @@ class Settings:
 
     @property
     def llm_choice(self) -> str:
-        """The provider to use, after the default rule (OpenAI if a key is set)."""
+        """The provider to use, after the default rule: OpenAI if its key is set, else
+        Anthropic if its key is set, else the fake (OpenAI wins when both keys are set, so
+        adding an Anthropic key never changes what an OpenAI setup runs)."""
         if self.llm:
             return self.llm
-        return "openai" if self.openai_api_key else "fake"
+        if self.openai_api_key:
+            return "openai"
+        return "anthropic" if self.anthropic_api_key else "fake"
 
 
 def _items(value: str | None) -> tuple[str, ...]:

@@ -25,6 +25,8 @@ class AgentStatus(StrEnum):
     # Conversations only: ended by the `end` signal, or by no message within the idle timeout.
     ENDED = "ended"
     IDLE_TIMEOUT = "idle_timeout"
+    # The run's LLM cost reached AgentInput.max_cost_usd.
+    MAX_COST = "max_cost"
 
 
 @dataclass
@@ -135,6 +137,9 @@ class AgentInput:
     approval_timeout_seconds: float = 24 * 3600.0
     # Ends the run with status max_tokens once this many tokens were used in all.
     max_total_tokens: int | None = None
+    # End the run (status max_cost) once its LLM turns have cost this many US dollars, by the
+    # worker's price table; None for no budget in dollars.
+    max_cost_usd: float | None = None
     # Continue-as-new once history has this many events (None: when Temporal suggests it).
     continue_as_new_after_events: int | None = None
     # Set only by the workflow itself, on continue-as-new.
@@ -168,6 +173,8 @@ class CarriedState:
     current: int
     answered: int
     inbox: list[PendingRequest] = field(default_factory=list)
+    # Dollars spent by the earlier runs (0 in runs recorded before costs were counted).
+    cost_usd: float = 0.0
 
 
 @dataclass
@@ -226,6 +233,9 @@ class LLMTurn:
     # Empty in histories recorded before, which took neither into account.
     approval_calls: list[str] = field(default_factory=list)
     call_timeouts: dict[str, float] = field(default_factory=dict)
+    # What the turn cost in US dollars, priced by the worker that made it; 0 when unpriced
+    # (and in turns recorded before costs were counted).
+    cost_usd: float = 0.0
 
 
 @dataclass
@@ -311,6 +321,9 @@ class AgentProgress:
     awaiting_approval: list[ToolCall] = field(default_factory=list)
     turns_left: int = 0
     tokens_left: int | None = None
+    cost_usd: float = 0.0
+    # Dollars left of max_cost_usd; None without such a budget.
+    cost_left_usd: float | None = None
 
 
 @dataclass
@@ -331,3 +344,5 @@ class AgentResult:
     transcript: list[Message] = field(default_factory=list)
     transcript_start: int = 0
     requests: int = 1
+    # What the run's LLM turns cost in US dollars, all runs of a conversation included.
+    cost_usd: float = 0.0

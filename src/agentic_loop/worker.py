@@ -8,6 +8,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from agentic_loop.llm.base import LLMProvider
+from agentic_loop.llm.pricing import PriceTable
 from agentic_loop.temporal.plugin import plugin_of
 from agentic_loop.tools import ToolRegistry
 from agentic_loop.transcript.cache import TranscriptCache
@@ -20,18 +21,20 @@ def build_worker(
     provider: LLMProvider | None = None,
     tools: ToolRegistry | None = None,
     cache: TranscriptCache | None = None,
+    prices: PriceTable | None = None,
     max_concurrent_activities: int = 200,
     max_cached_workflows: int = 2000,
     **options: Any,
 ) -> Worker:
     """A worker for the agent loop. Its workflow, runner, converter and interceptors come
-    from the client's AgentLoopPlugin; `provider`, `tools` and `cache`, when given, replace
-    the plugin's for this worker's activities. An agent's activities mostly wait on the
+    from the client's AgentLoopPlugin; `provider`, `tools`, `cache` and `prices`, when given,
+    replace the plugin's for this worker's activities. An agent's activities mostly wait on the
     network, so concurrency is set well above the CPU count; `options` go to `Worker`."""
     plugin = plugin_of(client)
+    given = (provider, tools, cache, prices)
     activities = (
-        plugin.agent_activities(provider=provider, tools=tools, cache=cache)
-        if provider is not None or tools is not None or cache is not None
+        plugin.agent_activities(provider=provider, tools=tools, cache=cache, prices=prices)
+        if any(g is not None for g in given)
         else []
     )
     return Worker(

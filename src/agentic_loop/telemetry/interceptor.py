@@ -49,6 +49,7 @@ TOOL_ACTIVITY = "run_tool"
 
 LLM_CALLS = "agentic_loop_llm_calls"
 LLM_TOKENS = "agentic_loop_llm_tokens"
+LLM_COST = "agentic_loop_llm_cost_microdollars"
 TOOL_CALLS = "agentic_loop_tool_calls"
 RETRIES = "agentic_loop_retries"
 STEP_LATENCY = "agentic_loop_step_latency"
@@ -273,12 +274,16 @@ def _record_turn(
     tokens = meter.create_counter(LLM_TOKENS, "tokens the LLM billed", "tokens")
     tokens.add(turn.usage.prompt_tokens, {"model": model, "kind": "prompt"})
     tokens.add(turn.usage.completion_tokens, {"model": model, "kind": "completion"})
+    # Counters count whole numbers: dollars are counted in millionths.
+    cost = meter.create_counter(LLM_COST, "what the LLM billed, in millionths of a US dollar")
+    cost.add(round(turn.cost_usd * 1_000_000), {"model": model})
     if span is not None:
         span.set_attribute("gen_ai.response.model", model)
         span.set_attribute("gen_ai.response.finish_reasons", [turn.finish_reason])
         span.set_attribute("gen_ai.usage.input_tokens", turn.usage.prompt_tokens)
         span.set_attribute("gen_ai.usage.output_tokens", turn.usage.completion_tokens)
         span.set_attribute("agentic_loop.tool_calls", len(turn.tool_calls))
+        span.set_attribute("agentic_loop.cost_usd", turn.cost_usd)
     activity.logger.info(
         "LLM turn %d answered: %s, %d tool calls, %d tokens (model %s, attempt %d)",
         request.turn,

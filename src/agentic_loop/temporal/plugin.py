@@ -28,6 +28,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from agentic_loop.activities import LLMActivities, ToolActivities
 from agentic_loop.config import ConfigError, Settings
 from agentic_loop.llm.base import LLMProvider
+from agentic_loop.llm.pricing import PriceTable
 from agentic_loop.telemetry.metrics import metrics_runtime
 from agentic_loop.telemetry.tracing import interceptors
 from agentic_loop.temporal.codec import EncryptionCodec, SealedFailureConverter, codec_from_settings
@@ -126,8 +127,12 @@ class AgentLoopPlugin(SimplePlugin):
         tools: ToolRegistry | Iterable[Tool] | None = None,
         cache: TranscriptCache | None = None,
         tracer_provider: TracerProvider | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
+        self.prices = (
+            prices if prices is not None else PriceTable.from_file(self.settings.prices_file)
+        )
         self._provider = provider
         self._tools = (
             tools if isinstance(tools, ToolRegistry) or tools is None else ToolRegistry(tools)
@@ -165,9 +170,10 @@ class AgentLoopPlugin(SimplePlugin):
         provider: LLMProvider | None = None,
         tools: ToolRegistry | None = None,
         cache: TranscriptCache | None = None,
+        prices: PriceTable | None = None,
     ) -> list[Callable[..., Any]]:
         """`call_llm` and `run_tool` of the plugin's provider and tools, or of those given."""
-        if provider is None and tools is None and cache is None:
+        if provider is None and tools is None and cache is None and prices is None:
             if self._activities is None:
                 self._activities = self.agent_activities(
                     provider=self.provider, tools=self.tools, cache=self.cache
@@ -176,8 +182,9 @@ class AgentLoopPlugin(SimplePlugin):
         provider = provider if provider is not None else self.provider
         tools = tools if tools is not None else self.tools
         cache = cache if cache is not None else self.cache
+        prices = prices if prices is not None else self.prices
         return [
-            LLMActivities(provider, tools, cache).call_llm,
+            LLMActivities(provider, tools, cache, prices).call_llm,
             ToolActivities(tools, cache).run_tool,
         ]
 

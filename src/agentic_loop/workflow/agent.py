@@ -149,6 +149,9 @@ class AgentWorkflow:
             budget = self._input.max_total_tokens
             if budget is not None and self._state.usage.total_tokens >= budget:
                 return AgentStatus.MAX_TOKENS, turn.content, None
+            dollars = self._input.max_cost_usd
+            if dollars is not None and self._state.cost_usd >= dollars:
+                return AgentStatus.MAX_COST, turn.content, None
             if turn.tool_calls:
                 self._phase = "running tools"
                 results = await asyncio.gather(*(self._run_tool(c, turn) for c in turn.tool_calls))
@@ -229,6 +232,7 @@ class AgentWorkflow:
             summary=f"LLM turn {state.turns}{model}",
         )
         state.usage = state.usage + turn.usage
+        state.cost_usd += turn.cost_usd
         return turn
 
     def _inline(self, tool: str) -> bool:
@@ -329,6 +333,7 @@ class AgentWorkflow:
             transcript=kept,
             transcript_start=state.total - len(kept),
             requests=state.requests,
+            cost_usd=state.cost_usd,
         )
 
     # ---- messages from outside --------------------------------------------------------------
@@ -380,6 +385,7 @@ class AgentWorkflow:
     def status(self) -> AgentProgress:
         state = self._state
         budget = self._input.max_total_tokens
+        dollars = self._input.max_cost_usd
         return AgentProgress(
             status=self._status,
             phase=self._phase,
@@ -393,6 +399,8 @@ class AgentWorkflow:
             awaiting_approval=list(self._approvals.awaiting.values()),
             turns_left=max(0, self._input.max_turns - state.request_turns),
             tokens_left=None if budget is None else max(0, budget - state.usage.total_tokens),
+            cost_usd=state.cost_usd,
+            cost_left_usd=None if dollars is None else max(0.0, dollars - state.cost_usd),
         )
 
 

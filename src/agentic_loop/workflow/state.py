@@ -33,6 +33,8 @@ class ConversationState:
     answered: int = 0
     # Messages received and not yet worked on.
     inbox: list[PendingRequest] = field(default_factory=list)
+    # Dollars the LLM turns cost, as the workers priced them.
+    cost_usd: float = 0.0
 
     @classmethod
     def start(cls, conversation_id: str, system_prompt: str, goal: str) -> ConversationState:
@@ -62,6 +64,7 @@ class ConversationState:
             current=carried.current,
             answered=carried.answered,
             inbox=list(carried.inbox),
+            cost_usd=carried.cost_usd,
         )
 
     @property
@@ -104,6 +107,7 @@ class ConversationState:
             current=self.current,
             answered=self.answered,
             inbox=list(self.inbox),
+            cost_usd=self.cost_usd,
         )
 
 
