@@ -10,9 +10,11 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from agentic_loop.llm.base import CompletionRequest, LLMProvider
 from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
+from agentic_loop.llm.failover import ProviderChain, failover_details, is_outage
 from agentic_loop.llm.pricing import PriceTable
 from agentic_loop.tools import ToolContext, ToolRegistry
 from agentic_loop.transcript.cache import TranscriptCache
@@ -88,13 +90,19 @@ class LLMActivities:
         messages = await self._conversation(request)
         # The approval audit trail is for people; the LLM sees the conversation only.
         shown = [m for m in messages if m.role in LLM_ROLES]
+        name, provider, next_provider = self._provider(request)
         completion = completion_request(
-            self.provider, self.tools, shown, tools_offered=request.tools, model=request.model
+            provider, self.tools, shown, tools_offered=request.tools, model=request.model
         )
         try:
-            turn = await heartbeating(self.provider.complete(completion))
+            turn = await heartbeating(provider.complete(completion))
         except ProviderError as e:
-            raise_as_activity_error(e)
+            details = failover_details(name, next_provider) if next_provider else None
+            outage = next_provider is not None and is_outage(e, activity.info().attempt)
+            if details is None:
+                raise_as_activity_error(e)
+            raise_as_activity_error(e, details, final=outage)
+        turn.provider = name
         turn.cost_usd = self.prices.cost(turn.model or completion.model or "", turn.usage)
         self.cache.remember(
             llm_turn_key(self._key(request), request.turn),
@@ -110,6 +118,16 @@ class LLMActivities:
             # Heartbeating, so a cancelled workflow still reaches a slow tool here.
             turn.tool_results = await heartbeating(self._inline_results(request, turn))
         return turn
+
+    def _provider(self, request: LLMRequest) -> tuple[str, LLMProvider, str | None]:
+        """The provider the workflow asks for, its name, and the one after it, if any."""
+        if not isinstance(self.provider, ProviderChain):
+            return self.provider.name, self.provider, None
+        try:
+            name, provider = self.provider.get(request.provider)
+        except KeyError as e:
+            raise ApplicationError(str(e.args[0]), type="LLM_NO_SUCH_PROVIDER") from None
+        return name, provider, self.provider.next_after(name)
 
     async def _inline_results(self, request: LLMRequest, turn: LLMTurn) -> list[ToolResult]:
         """Run the calls of tools in `request.inline_tools` here, one after another, if this

@@ -155,6 +155,19 @@ class PendingRequest:
 
 
 @dataclass
+class Failover:
+    """A move from one provider to the next, recorded in the result and the status."""
+
+    turn: int
+    from_provider: str
+    to_provider: str
+    # Why the call failed for good, in the provider's words.
+    reason: str
+    # Workflow time (ISO 8601).
+    at: str = ""
+
+
+@dataclass
 class CarriedState:
     """What one run hands the next at continue-as-new. Messages the LLM has already been sent
     stay behind (in the earlier runs and the workers' caches); only the rest is carried."""
@@ -175,6 +188,9 @@ class CarriedState:
     inbox: list[PendingRequest] = field(default_factory=list)
     # Dollars spent by the earlier runs (0 in runs recorded before costs were counted).
     cost_usd: float = 0.0
+    # The provider calls go to after failovers (None: the worker's first), and the moves.
+    provider: str | None = None
+    failovers: list[Failover] = field(default_factory=list)
 
 
 @dataclass
@@ -211,6 +227,8 @@ class LLMRequest:
     # Tools whose calls this activity answers itself, right after the model asks for them
     # (AgentInput.inline_tools): their results come back in LLMTurn.tool_results.
     inline_tools: list[str] = field(default_factory=list)
+    # Which of the worker's providers to ask (after a failover); None: its first.
+    provider: str | None = None
 
 
 @dataclass
@@ -236,6 +254,8 @@ class LLMTurn:
     # What the turn cost in US dollars, priced by the worker that made it; 0 when unpriced
     # (and in turns recorded before costs were counted).
     cost_usd: float = 0.0
+    # Which of the worker's providers answered ("" in turns recorded before failover).
+    provider: str = ""
 
 
 @dataclass
@@ -324,6 +344,9 @@ class AgentProgress:
     cost_usd: float = 0.0
     # Dollars left of max_cost_usd; None without such a budget.
     cost_left_usd: float | None = None
+    # The provider calls go to now (None: the worker's first), and every move so far.
+    provider: str | None = None
+    failovers: list[Failover] = field(default_factory=list)
 
 
 @dataclass
@@ -346,3 +369,6 @@ class AgentResult:
     requests: int = 1
     # What the run's LLM turns cost in US dollars, all runs of a conversation included.
     cost_usd: float = 0.0
+    # Each move to the next provider: turns before the first were answered by the first
+    # provider, turns from a move on by the one it moved to.
+    failovers: list[Failover] = field(default_factory=list)

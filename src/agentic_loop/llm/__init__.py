@@ -1,6 +1,8 @@
-"""LLM providers: the protocol, the fakes, OpenAI, and choosing one from settings."""
+"""LLM providers: the protocol, the fakes, OpenAI, Anthropic, and choosing one from settings."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from agentic_loop.config import ConfigError, Settings
 from agentic_loop.llm.base import CompletionRequest, LLMProvider
@@ -22,8 +24,20 @@ __all__ = [
 
 def provider_from_settings(settings: Settings) -> LLMProvider:
     """The provider `AGENTIC_LOOP_LLM` names (a built-in, `module:factory`, or an installed
-    `agentic_loop.providers` entry point), or OpenAI when a key is set, or the fake."""
+    `agentic_loop.providers` entry point), or OpenAI or Anthropic when its key is set, or the
+    fake."""
     choice = settings.llm_choice
+    if "," in choice:
+        from agentic_loop.llm.failover import ProviderChain
+
+        # The first for every call, the next ones when it fails for good (llm/failover.py).
+        names = [name.strip() for name in choice.split(",") if name.strip()]
+        try:
+            return ProviderChain(
+                [(name, provider_from_settings(replace(settings, llm=name))) for name in names]
+            )
+        except ValueError as e:
+            raise ConfigError(f"AGENTIC_LOOP_LLM={choice}: {e}") from e
     if choice == "fake":
         return RuleBasedLLM()
     if choice.startswith("scripted:"):
@@ -36,6 +50,10 @@ def provider_from_settings(settings: Settings) -> LLMProvider:
         from agentic_loop.llm.openai import OpenAIProvider
 
         return OpenAIProvider.from_settings(settings)
+    if choice == "anthropic":
+        from agentic_loop.llm.anthropic import AnthropicProvider
+
+        return AnthropicProvider.from_settings(settings)
     from agentic_loop.llm.loading import load_provider
 
     return load_provider(choice, settings)

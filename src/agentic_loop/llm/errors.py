@@ -7,7 +7,7 @@ lives here once, and Temporal, the only owner of retries, acts on it at the acti
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from temporalio.exceptions import ApplicationError
 
@@ -44,8 +44,12 @@ class ProviderError(Exception):
         code: str | None = None,
         retry_after: float | None = None,
         hint: str | None = None,
+        outage: bool = False,
     ) -> None:
         super().__init__(message)
+        # The provider could not be reached at all (not just a slow or busy answer): with
+        # another provider configured, the call moves to it at once (llm/failover.py).
+        self.outage = outage
         self.message = message
         self.retryable = retryable
         self.status_code = status_code
@@ -103,12 +107,15 @@ def provider_error(
     )
 
 
-def raise_as_activity_error(error: ProviderError) -> NoReturn:
-    """Hand a classified failure to Temporal, which alone decides when to try again."""
+def raise_as_activity_error(error: ProviderError, *details: Any, final: bool = False) -> NoReturn:
+    """Hand a classified failure to Temporal, which alone decides when to try again;
+    `details` are recorded with it (which provider failed, which is next), and `final` ends
+    the retries even of a retryable failure (an outage, when another provider can answer)."""
     delay = timedelta(seconds=error.retry_after) if error.retry_after is not None else None
     raise ApplicationError(
         str(error),
+        *details,
         type=error.kind,
-        non_retryable=not error.retryable,
+        non_retryable=final or not error.retryable,
         next_retry_delay=delay,
     ) from error

@@ -156,7 +156,9 @@ class OpenAIProvider:
             ) from None
         except openai.APIConnectionError as e:
             reason = self._redact(str(e.__cause__ or e))
-            raise provider_error(None, f"could not connect to {self.base_url}: {reason}") from None
+            error = provider_error(None, f"could not connect to {self.base_url}: {reason}")
+            error.outage = True
+            raise error from None
         except openai.APIStatusError as e:
             raise self._status_error(e) from None
         return self._turn(response)

@@ -50,9 +50,11 @@ WORKFLOWS: tuple[type, ...] = (AgentWorkflow,)
 # (docs/performance.md). tests/unit/test_sandbox.py checks the list is complete.
 PASSTHROUGH_MODULES = (
     "agentic_loop.activities",
+    "agentic_loop.llm.failover",
     "agentic_loop.transcript.keys",
     "agentic_loop.types",
     "agentic_loop.workflow.approvals",
+    "agentic_loop.workflow.failover",
     "agentic_loop.workflow.inbox",
     "agentic_loop.workflow.options",
     "agentic_loop.workflow.policies",

@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
     from agentic_loop.transcript.keys import (
         assistant_message,
         llm_turn_key,
-        message_checksum,
         tool_idempotency_key,
         tool_message,
         tool_result_key,
@@ -34,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         LLMRequest,
         LLMTurn,
         Message,
-        MessageRef,
         Reply,
         ToolCall,
         ToolRequest,
@@ -44,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         UserMessage,
     )
     from agentic_loop.workflow.approvals import Approvals, audit_entry
+    from agentic_loop.workflow.failover import fail_over
     from agentic_loop.workflow.inbox import Inbox
     from agentic_loop.workflow.options import llm_options, tool_options
     from agentic_loop.workflow.policies import (
@@ -204,36 +203,50 @@ class AgentWorkflow:
         state = self._state
         state.turns += 1
         state.request_turns += 1
-        new_messages: list[Message] = []
-        recorded: list[MessageRef] = []
-        for index in range(state.sent, state.total):
-            message = state.message(index)
-            key = self._produced.pop(index, None)
-            if key is None:
-                new_messages.append(message)
-            else:
-                recorded.append(MessageRef(index - state.sent, key, message_checksum(message)))
+        new_messages, recorded = state.unsent(self._produced)
         request = LLMRequest(
             turn=state.turns,
             history_length=state.sent,
             new_messages=new_messages,
-            model=self._input.model,
+            # The input's model is the first provider's; after a failover, the provider's own.
+            model=self._input.model if state.provider is None else None,
             tools=self._input.tools,
             conversation_id=state.conversation_id,
             recorded=recorded,
             inline_tools=[t for t in self._input.inline_tools if self._inline(t)],
+            provider=state.provider,
         )
         state.sent = state.total
-        model = f" ({self._input.model})" if self._input.model else ""
-        turn: LLMTurn = await workflow.execute_activity_method(
-            LLMActivities.call_llm,
-            request,
-            **llm_options(self._input).regular(),
-            summary=f"LLM turn {state.turns}{model}",
-        )
+        while True:
+            shown = request.model or request.provider
+            try:
+                turn: LLMTurn = await workflow.execute_activity_method(
+                    LLMActivities.call_llm,
+                    request,
+                    **llm_options(self._input).regular(),
+                    summary=f"LLM turn {state.turns}" + (f" ({shown})" if shown else ""),
+                )
+                break
+            except ActivityError as e:
+                _raise_if_cancelled(e)
+                if not self._fail_over(e):
+                    raise
+                request = dataclasses.replace(request, provider=state.provider, model=None)
         state.usage = state.usage + turn.usage
         state.cost_usd += turn.cost_usd
         return turn
+
+    def _fail_over(self, error: ActivityError) -> bool:
+        moved = fail_over(self._state, error)
+        if moved is not None:
+            workflow.logger.warning(
+                "step %d: %s failed for good, failing over to %s",
+                moved.turn,
+                moved.from_provider,
+                moved.to_provider,
+                extra={"step": moved.turn},
+            )
+        return moved is not None
 
     def _inline(self, tool: str) -> bool:
         """Whether the LLM activity may run this tool's calls itself: a call that needs
@@ -334,6 +347,7 @@ class AgentWorkflow:
             transcript_start=state.total - len(kept),
             requests=state.requests,
             cost_usd=state.cost_usd,
+            failovers=list(state.failovers),
         )
 
     # ---- messages from outside --------------------------------------------------------------
@@ -401,6 +415,8 @@ class AgentWorkflow:
             tokens_left=None if budget is None else max(0, budget - state.usage.total_tokens),
             cost_usd=state.cost_usd,
             cost_left_usd=None if dollars is None else max(0.0, dollars - state.cost_usd),
+            provider=state.provider,
+            failovers=list(state.failovers),
         )
 
 

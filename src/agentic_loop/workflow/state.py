@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentic_loop.types import CarriedState, Message, PendingRequest, TranscriptPage, Usage
+from agentic_loop.transcript.keys import message_checksum
+from agentic_loop.types import (
+    CarriedState,
+    Failover,
+    Message,
+    MessageRef,
+    PendingRequest,
+    TranscriptPage,
+    Usage,
+)
 
 
 @dataclass
@@ -35,6 +44,9 @@ class ConversationState:
     inbox: list[PendingRequest] = field(default_factory=list)
     # Dollars the LLM turns cost, as the workers priced them.
     cost_usd: float = 0.0
+    # The provider calls go to after failovers (None: the worker's first), and the moves.
+    provider: str | None = None
+    failovers: list[Failover] = field(default_factory=list)
 
     @classmethod
     def start(cls, conversation_id: str, system_prompt: str, goal: str) -> ConversationState:
@@ -65,6 +77,8 @@ class ConversationState:
             answered=carried.answered,
             inbox=list(carried.inbox),
             cost_usd=carried.cost_usd,
+            provider=carried.provider,
+            failovers=list(carried.failovers),
         )
 
     @property
@@ -75,6 +89,21 @@ class ConversationState:
     def message(self, index: int) -> Message:
         """The message at global `index` (held by this run)."""
         return self.transcript[index - self.base]
+
+    def unsent(self, produced: dict[int, str]) -> tuple[list[Message], list[MessageRef]]:
+        """What the next LLM request must bring the worker: the messages not yet sent, except
+        those an activity returned (`produced`: index -> cache key, taken out here), which it
+        refers to by key and checksum instead (transcript/keys.py)."""
+        new_messages: list[Message] = []
+        recorded: list[MessageRef] = []
+        for index in range(self.sent, self.total):
+            message = self.message(index)
+            key = produced.pop(index, None)
+            if key is None:
+                new_messages.append(message)
+            else:
+                recorded.append(MessageRef(index - self.sent, key, message_checksum(message)))
+        return new_messages, recorded
 
     def page(self, start: int, end: int | None) -> TranscriptPage:
         """The `transcript` query's answer: messages [start, end) by global index, clipped to
@@ -108,6 +137,8 @@ class ConversationState:
             answered=self.answered,
             inbox=list(self.inbox),
             cost_usd=self.cost_usd,
+            provider=self.provider,
+            failovers=list(self.failovers),
         )
 
 

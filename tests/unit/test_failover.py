@@ -1,0 +1,113 @@
+"""Failover: when a provider's call fails for good, the run moves to the next provider of the
+worker's chain for that turn and the turns after, says so, and decides from recorded data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+
+from agentic_loop.config import ConfigError, Settings
+from agentic_loop.llm import provider_from_settings
+from agentic_loop.llm.failover import ProviderChain
+from agentic_loop.llm.scripted import ScriptedLLM
+from agentic_loop.types import AgentStatus
+from support import RunAgent, until_status
+
+SEED = "What is 5 + 3?"
+
+
+def _down(status: int = 503, times: int = 99) -> ScriptedLLM:
+    """A provider whose every call fails with `status`."""
+    return ScriptedLLM.from_data(
+        {"turns": [{"faults": [{"status": status, "times": times}], "content": "never"}]},
+        name="down",
+    )
+
+
+def _answers() -> ScriptedLLM:
+    """A provider that computes with the calculator, then answers."""
+    return ScriptedLLM.from_data(
+        {
+            "turns": [
+                {"tool_calls": [{"name": "calculator", "arguments": {"expression": "5 + 3"}}]},
+                {"expect": {"role": "tool", "contains": "8"}, "content": "5 + 3 = 8."},
+            ]
+        },
+        name="backup",
+    )
+
+
+async def test_an_outage_moves_the_run_to_the_next_provider_after_three_attempts(
+    run_agent: RunAgent,
+) -> None:
+    """A 503 on every call of the first provider is an outage by its third attempt: the turn
+    goes to the second provider, which answers it and the next, and the result, status and
+    transcript all say so."""
+    down = _down()
+    chain = ProviderChain([("openai", down), ("anthropic", _answers())])
+    run = await run_agent(chain, goal=SEED)
+    assert run.result.status == AgentStatus.COMPLETED
+    assert run.result.answer == "5 + 3 = 8."
+    [moved] = run.result.failovers
+    assert (moved.turn, moved.from_provider, moved.to_provider) == (1, "openai", "anthropic")
+    assert "503" in moved.reason
+    assert len(down.requests) == 3  # not the policy's five: an outage moves on at once
+    progress = await until_status(run.handle, lambda p: p.status != AgentStatus.RUNNING)
+    assert progress.provider == "anthropic"
+    audit = [m for m in run.result.transcript if m.role == "failover"]
+    assert [m.name for m in audit] == ["anthropic"]
+
+
+async def test_a_final_error_of_the_first_provider_moves_on_at_once(run_agent: RunAgent) -> None:
+    """A 401 (a dead key) is final for that provider: one request, then the next provider."""
+    down = _down(status=401)
+    chain = ProviderChain([("openai", down), ("anthropic", _answers())])
+    run = await run_agent(chain, goal=SEED)
+    assert run.result.status == AgentStatus.COMPLETED
+    assert len(down.requests) == 1
+    assert [f.to_provider for f in run.result.failovers] == ["anthropic"]
+
+
+async def test_when_the_last_provider_fails_the_run_fails_as_before(run_agent: RunAgent) -> None:
+    """With nowhere left to go, the failure ends the run with status failed, after one
+    failover, and the error is the last provider's."""
+    chain = ProviderChain([("openai", _down(401)), ("anthropic", _down(403))])
+    run = await run_agent(chain, goal=SEED)
+    assert run.result.status == AgentStatus.FAILED
+    assert "HTTP 403" in (run.result.error or "")
+    assert [f.from_provider for f in run.result.failovers] == ["openai"]
+
+
+async def test_a_single_provider_fails_as_it_always_did(run_agent: RunAgent) -> None:
+    """Without a chain nothing moves: a 401 ends the run failed, with no failover recorded."""
+    run = await run_agent(_down(401), goal=SEED)
+    assert run.result.status == AgentStatus.FAILED
+    assert run.result.failovers == []
+
+
+async def test_the_failover_is_decided_from_the_recorded_failure(run_agent: RunAgent) -> None:
+    """The failed call's recorded failure names the failed and the next provider, and the
+    next call's scheduled input asks for that provider: a replay reads the same."""
+    chain = ProviderChain([("openai", _down(401)), ("anthropic", _answers())])
+    run = await run_agent(chain, goal=SEED)
+    history = await run.handle.fetch_history()
+    [failed] = [
+        e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+    ]
+    failure = failed.activity_task_failed_event_attributes.failure
+    details = failure.application_failure_info.details.payloads[0].data
+    assert b'"provider": "openai"' in details or b'"provider":"openai"' in details
+    assert b"anthropic" in details
+
+
+def test_the_environment_names_a_chain() -> None:
+    """AGENTIC_LOOP_LLM=fake,fake is refused (a name twice); two distinct ones make a chain
+    whose first answers by default."""
+    with pytest.raises(ConfigError, match="named twice"):
+        provider_from_settings(Settings(llm="fake,fake"))
+    chain: Any = provider_from_settings(Settings(llm="fake, openai", openai_api_key="sk-x"))
+    assert isinstance(chain, ProviderChain)
+    assert chain.order == ["fake", "openai"]
+    assert chain.default_model == "rule-based"
