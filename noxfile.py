@@ -77,10 +77,11 @@ def record(session: nox.Session) -> None:
 
 @nox.session
 def live(session: nox.Session) -> None:
-    """The seed's example against the real OpenAI API (not a default session: it costs tokens).
-    Uses OPENAI_API_KEY, and OPENAI_MODEL / OPENAI_BASE_URL if set."""
-    if not os.environ.get("OPENAI_API_KEY", "").strip():
-        session.skip("OPENAI_API_KEY is not set: export it to run the seed's example on OpenAI")
+    """The seed's example against the real OpenAI and Anthropic APIs (not a default session:
+    it costs tokens). Each test runs when its key is set (OPENAI_API_KEY, ANTHROPIC_API_KEY)."""
+    keys = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+    if not any(os.environ.get(k, "").strip() for k in keys):
+        session.skip("neither OPENAI_API_KEY nor ANTHROPIC_API_KEY is set: export one")
     install(session, "tests")
     session.run("pytest", "tests/live", *session.posargs, env={"AGENTIC_LOOP_LIVE": "1"})
 

@@ -67,6 +67,7 @@ _WHERE = {
     "provider_error": "agentic_loop.llm",
     "provider_from_settings": "agentic_loop.llm",
     "OpenAIProvider": "agentic_loop.llm.openai",
+    "AnthropicProvider": "agentic_loop.llm.anthropic",
     "RuleBasedLLM": "agentic_loop.llm",
     "ScriptedLLM": "agentic_loop.llm",
 }
@@ -79,6 +80,7 @@ __all__ = [
     "AgentResult",
     "AgentStatus",
     "AgentWorkflow",
+    "AnthropicProvider",
     "ApprovalRequest",
     "CompletionRequest",
     "ConfigError",
@@ -140,6 +142,7 @@ if TYPE_CHECKING:
         provider_error,
         provider_from_settings,
     )
+    from agentic_loop.llm.anthropic import AnthropicProvider
     from agentic_loop.llm.openai import OpenAIProvider
     from agentic_loop.temporal.connection import connect_client
     from agentic_loop.temporal.dev_server import start_dev_server, start_time_skipping

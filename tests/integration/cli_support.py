@@ -12,7 +12,11 @@ CLI = [sys.executable, "-m", "agentic_loop.cli"]
 
 def cli_env(**extra: str) -> dict[str, str]:
     """This environment without Temporal, OpenAI or provider settings, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "OPENAI_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TEMPORAL_", "OPENAI_", "ANTHROPIC_"))
+    }
     env.pop("AGENTIC_LOOP_LLM", None)
     env.update(extra)
     return env

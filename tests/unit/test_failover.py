@@ -111,3 +111,19 @@ def test_the_environment_names_a_chain() -> None:
     assert isinstance(chain, ProviderChain)
     assert chain.order == ["fake", "openai"]
     assert chain.default_model == "rule-based"
+
+
+def test_what_counts_as_an_outage() -> None:
+    """Unreachable and out of quota are outages at once; a 5xx from its third attempt on; a
+    429 or a first 503 are not (they are waited out under the retry policy)."""
+    from agentic_loop.llm.errors import provider_error
+    from agentic_loop.llm.failover import is_outage
+
+    unreachable = provider_error(None, "could not connect")
+    unreachable.outage = True
+    assert is_outage(unreachable, attempt=1)
+    assert is_outage(provider_error(429, "quota", code="insufficient_quota"), attempt=1)
+    assert not is_outage(provider_error(503, "busy"), attempt=2)
+    assert is_outage(provider_error(503, "busy"), attempt=3)
+    assert not is_outage(provider_error(429, "slow down"), attempt=5)
+    assert not is_outage(provider_error(None, "timed out"), attempt=1)

@@ -16,7 +16,8 @@ SRC = Path(agentic_loop.__file__).parent
 # Removing or renaming one of these breaks users' code: make it a visible decision.
 PUBLIC = {
     "AgentInput", "AgentLoopPlugin", "AgentProgress", "AgentResult", "AgentStatus",
-    "AgentWorkflow", "ApprovalRequest", "CompletionRequest", "ConfigError", "LLMProvider",
+    "AgentWorkflow", "AnthropicProvider", "ApprovalRequest", "CompletionRequest", "ConfigError",
+    "LLMProvider",
     "LLMTurn", "Message", "OpenAIProvider", "ProviderError", "Reply", "RetrySettings",
     "RuleBasedLLM", "ScriptedLLM", "Settings", "Tool", "ToolCall", "ToolContext", "ToolError",
     "ToolRegistry", "ToolResult", "TranscriptPage", "TranscriptRequest", "Usage", "UserMessage",

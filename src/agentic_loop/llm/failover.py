@@ -23,7 +23,7 @@ from agentic_loop.types import LLMTurn
 # The attempt at which a run of server errors counts as an outage, when a next provider exists.
 OUTAGE_AFTER_ATTEMPTS = 3
 # Codes that say the provider cannot serve this account now, whatever the wait.
-OUTAGE_CODES = frozenset({"insufficient_quota", "connection_error"})
+OUTAGE_CODES = frozenset({"insufficient_quota"})
 
 
 class ProviderChain:
@@ -71,8 +71,9 @@ class ProviderChain:
 
 
 def is_outage(error: ProviderError, attempt: int) -> bool:
-    """Whether a failure says the provider is down for us, not just busy."""
-    if error.code in OUTAGE_CODES:
+    """Whether a failure says the provider is down for us, not just busy: it could not be
+    reached at all (ProviderError.outage), has no quota for us, or keeps failing with 5xx."""
+    if error.outage or error.code in OUTAGE_CODES:
         return True
     status = error.status_code
     return status is not None and status >= 500 and attempt >= OUTAGE_AFTER_ATTEMPTS

@@ -22,7 +22,7 @@ _STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message
 
 def secrets_of(settings: Settings) -> list[str]:
     """Values that must never be printed: API keys, tokens, codec keys (as configured)."""
-    found = [settings.openai_api_key, settings.codec_token]
+    found = [settings.openai_api_key, settings.anthropic_api_key, settings.codec_token]
     found += [
         value
         for name, value in settings.temporal_env
