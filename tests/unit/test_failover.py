@@ -3,19 +3,29 @@ worker's chain for that turn and the turns after, says so, and decides from reco
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
+import respx
 from temporalio.api.enums.v1 import EventType
 
 from agentic_loop.config import ConfigError, Settings
 from agentic_loop.llm import provider_from_settings
+from agentic_loop.llm.anthropic import AnthropicProvider
 from agentic_loop.llm.failover import ProviderChain
+from agentic_loop.llm.openai import OpenAIProvider
 from agentic_loop.llm.scripted import ScriptedLLM
 from agentic_loop.types import AgentStatus
-from support import RunAgent, until_status
+from support import FIXTURES, RunAgent, until_status
 
 SEED = "What is 5 + 3?"
+KOREAN_SEED = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
+
+
+def _anthropic_body(name: str) -> Any:
+    return json.loads((FIXTURES / "anthropic" / f"{name}.json").read_text(encoding="utf-8"))
 
 
 def _down(status: int = 503, times: int = 99) -> ScriptedLLM:
@@ -127,3 +137,39 @@ def test_what_counts_as_an_outage() -> None:
     assert is_outage(provider_error(503, "busy"), attempt=3)
     assert not is_outage(provider_error(429, "slow down"), attempt=5)
     assert not is_outage(provider_error(None, "timed out"), attempt=1)
+
+
+async def test_a_dead_openai_endpoint_fails_over_to_anthropic(run_agent: RunAgent) -> None:
+    """OpenAI refusing connections (an outage, so no waiting out its retry policy) hands the
+    seed's run to Anthropic, which answers from recorded bodies (fixtures/anthropic:
+    seed_tool_use.json, seed_answer.json); the result names both providers."""
+    openai = OpenAIProvider(
+        api_key="sk-dead", model="gpt-4o-mini", base_url="https://openai.test/v1"
+    )
+    anthropic = AnthropicProvider(
+        api_key="sk-ant-alive", model="claude-sonnet-4-5", base_url="https://anthropic.test"
+    )
+    with respx.mock(assert_all_called=True, assert_all_mocked=True) as api:
+        dead = api.post("https://openai.test/v1/chat/completions").mock(
+            side_effect=httpx.ConnectError("connection refused")
+        )
+        alive = api.post("https://anthropic.test/v1/messages").mock(
+            side_effect=[
+                httpx.Response(200, json=_anthropic_body("seed_tool_use")),
+                httpx.Response(200, json=_anthropic_body("seed_answer")),
+            ]
+        )
+        chain = ProviderChain([("openai", openai), ("anthropic", anthropic)])
+        try:
+            run = await run_agent(
+                chain, goal="5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
+            )
+        finally:
+            await chain.aclose()
+    assert run.result.status == AgentStatus.COMPLETED
+    assert "8" in run.result.answer
+    assert dead.call_count == 1
+    assert alive.call_count == 2
+    [moved] = run.result.failovers
+    assert (moved.from_provider, moved.to_provider) == ("openai", "anthropic")
+    assert "could not connect" in moved.reason
