@@ -173,3 +173,42 @@ async def test_a_dead_openai_endpoint_fails_over_to_anthropic(run_agent: RunAgen
     [moved] = run.result.failovers
     assert (moved.from_provider, moved.to_provider) == ("openai", "anthropic")
     assert "could not connect" in moved.reason
+
+
+def _openai_body(name: str) -> Any:
+    return json.loads((FIXTURES / "openai" / f"{name}.json").read_text(encoding="utf-8"))
+
+
+async def test_a_conversation_moves_cleanly_between_providers(run_agent: RunAgent) -> None:
+    """OpenAI asks for the calculator (recorded tool_call.json), then answers 500 three times
+    in a row; Anthropic takes over turn 2 with the whole conversation in its own terms: the
+    system prompt, OpenAI's tool call as a tool_use with the same id, and its result as the
+    matching tool_result; its recorded answer (text_answer.json) ends the run."""
+    openai = OpenAIProvider(api_key="sk-o", model="gpt-4o-mini", base_url="https://openai.test/v1")
+    anthropic = AnthropicProvider(
+        api_key="sk-ant", model="claude-sonnet-4-5", base_url="https://anthropic.test"
+    )
+    server_error = httpx.Response(500, json=_openai_body("error_500_server_error"))
+    with respx.mock(assert_all_called=True, assert_all_mocked=True) as api:
+        api.post("https://openai.test/v1/chat/completions").mock(
+            side_effect=[httpx.Response(200, json=_openai_body("tool_call"))] + [server_error] * 3
+        )
+        messages = api.post("https://anthropic.test/v1/messages").mock(
+            return_value=httpx.Response(200, json=_anthropic_body("text_answer"))
+        )
+        chain = ProviderChain([("openai", openai), ("anthropic", anthropic)])
+        try:
+            run = await run_agent(chain, goal="What is 12 * 7?")
+        finally:
+            await chain.aclose()
+    assert run.result.status == AgentStatus.COMPLETED
+    assert [(f.turn, f.to_provider) for f in run.result.failovers] == [(2, "anthropic")]
+    sent = json.loads(messages.calls[0].request.content)
+    assert "agent" in sent["system"]
+    [asked, answered] = sent["messages"][1:3]
+    [tool_use] = [b for b in asked["content"] if b["type"] == "tool_use"]
+    assert (tool_use["id"], tool_use["name"]) == ("call_Xk3vPq9LmR2tYw8ZbN4cJd7s", "calculator")
+    assert tool_use["input"] == {"expression": "12 * 7"}
+    [result] = answered["content"]
+    assert (result["type"], result["tool_use_id"]) == ("tool_result", tool_use["id"])
+    assert "84" in json.dumps(result)
