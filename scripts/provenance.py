@@ -14,7 +14,7 @@ from pathlib import Path
 from scenarios import PACKAGE_PATH, ROOT, SOURCE_COMMIT_ENV
 
 import agentic_loop
-from agentic_loop.temporal.dev_server import temporal_cli
+from agentic_loop.testing.record import temporal_cli_version
 
 
 @dataclass
@@ -79,5 +79,5 @@ def provenance() -> Provenance:
         source_matches_commit=matches_commit(sources, commit) if commit else None,
         source_sha256=source_digest(sources),
         temporalio=metadata.version("temporalio"),
-        temporal_cli=run_quietly(temporal_cli(), "--version") or "unknown",
+        temporal_cli=temporal_cli_version(),
     )

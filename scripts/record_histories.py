@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import io
-import json
 import logging
 import os
 import re
@@ -33,118 +31,68 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from provenance import matches_commit, package_sources, provenance, run_quietly
 from scenarios import (
-    CONTINUED_AS_NEW,
     HISTORIES,
     INDEX_ABOUT,
-    INDEX_NAME,
     PACKAGE_PATH,
     ROOT,
-    RUN_TIMEOUT_SECONDS,
     SCENARIOS,
+    SCRIPTS,
     SOURCE_COMMIT_ENV,
     Scenario,
 )
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import (
-    Client,
-    WorkflowFailureError,
-    WorkflowHistory,
-    WorkflowUpdateFailedError,
-)
-from temporalio.service import RPCError
+from temporalio.client import Client
 
 import agentic_loop
 from agentic_loop.config import Settings
+from agentic_loop.llm.base import LLMProvider
+from agentic_loop.llm.failover import ProviderChain
 from agentic_loop.llm.scripted import ScriptedLLM
 from agentic_loop.temporal.dev_server import start_dev_server
 from agentic_loop.temporal.plugin import AgentLoopPlugin
-from agentic_loop.types import (
-    AgentResult,
+from agentic_loop.testing.record import (
+    INDEX_NAME,
+    RUN_FAILURES,
+    RUN_TIMEOUT_SECONDS,
+    RecordedRun,
+    history_file,
+    load_index,
+    recorded_runs,
+    run_to_end,
+    write_run,
 )
-from agentic_loop.worker import build_worker
-from agentic_loop.workflow import AgentWorkflow
-
-
-def history_file(scenario: Scenario, suffix: str | None, run: int | None = None) -> str:
-    """<name>.json, or <name>_run<run>.json for one run of a multi-run scenario."""
-    stem = scenario.name if run is None else f"{scenario.name}_run{run}"
-    return f"{stem}-{suffix}.json" if suffix else f"{stem}.json"
 
 
 def first_history_file(scenario: Scenario, suffix: str | None) -> str:
-    return history_file(scenario, suffix, 1 if scenario.min_runs > 1 else None)
+    """<name>.json, or <name>_run1.json for the first run of a multi-run scenario."""
+    return history_file(scenario.name, suffix, 1 if scenario.min_runs > 1 else None)
 
 
-def _expectation(result: AgentResult) -> dict[str, Any]:
-    return {
-        "status": result.status.value,
-        "turns": result.turns,
-        "tool_calls": result.tool_calls,
-        "answer": result.answer,
-        "error": result.error,
-    }
-
-
-def _continued_to(history: WorkflowHistory) -> str | None:
-    """The run this one continued as, or None if it ended otherwise."""
-    last = history.events[-1]
-    if last.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-        return None
-    return last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-
-
-async def fetch_runs(
-    client: Client, workflow_id: str, run_id: str
-) -> list[tuple[str, WorkflowHistory]]:
-    """Each run's history by its run id, following continue-as-new from `run_id` to the end."""
-    runs: list[tuple[str, WorkflowHistory]] = []
-    next_run: str | None = run_id
-    while next_run is not None:
-        history = await client.get_workflow_handle(workflow_id, run_id=next_run).fetch_history()
-        runs.append((next_run, history))
-        next_run = _continued_to(history)
-    return runs
-
-
-@dataclass
-class Recorded:
-    """One run's history as JSON, and its index entry's facts."""
-
-    file: str
-    text: str
-    facts: dict[str, Any]
+def _provider(scenario: Scenario) -> LLMProvider:
+    primary = ScriptedLLM.from_file(scenario.script_path)
+    if scenario.fallback_script is None:
+        return primary
+    fallback = ScriptedLLM.from_file(SCRIPTS / scenario.fallback_script)
+    return ProviderChain([("primary", primary), ("fallback", fallback)])
 
 
 async def record(
     scenario: Scenario, client: Client, workflow_id: str, suffix: str | None
-) -> list[Recorded]:
+) -> list[RecordedRun]:
     """Run (and drive) one scenario to its end; the history of each of its runs."""
-    task_queue = f"record-{scenario.name}-{uuid.uuid4().hex[:8]}"
-    llm = ScriptedLLM.from_file(scenario.script_path)
-    tools = scenario.tools() if scenario.tools is not None else None
-    async with build_worker(client, task_queue=task_queue, provider=llm, tools=tools):
-        handle = await client.start_workflow(
-            AgentWorkflow.run, scenario.input, id=workflow_id, task_queue=task_queue
-        )
-        try:
-            async with asyncio.timeout(RUN_TIMEOUT_SECONDS):
-                if scenario.drive is not None:
-                    await scenario.drive(handle)
-                result: AgentResult = await handle.result()
-        except BaseException:
-            # Leave nothing running on the server that the next scenario could trip over.
-            with contextlib.suppress(RPCError):
-                await handle.terminate("the recorder gave up on this scenario")
-            raise
-        assert handle.result_run_id is not None
-        runs = await fetch_runs(client, workflow_id, handle.result_run_id)
+    result, runs = await run_to_end(
+        client,
+        scenario.input,
+        workflow_id=workflow_id,
+        provider=_provider(scenario),
+        tools=scenario.tools() if scenario.tools is not None else None,
+        drive=scenario.drive,
+        run_timeout_seconds=RUN_TIMEOUT_SECONDS,
+    )
     if result.status != scenario.expect_status:
         raise RuntimeError(
             f"scenario {scenario.name!r} ended {result.status.value}, not "
@@ -160,42 +108,9 @@ async def record(
             f"scenario {scenario.name!r} took {len(runs)} run(s), not at least "
             f"{scenario.min_runs}; nothing was written"
         )
-    recorded = []
-    for number, (run_id, history) in enumerate(runs, 1):
-        started = history.events[0].workflow_execution_started_event_attributes
-        continued_to = _continued_to(history)
-        facts: dict[str, Any] = {
-            # As recorded, not as the scenario wrote it: a later run's input carries state.
-            "input": json.loads(started.input.payloads[0].data),
-            "workflow_id": workflow_id,
-            "run_id": run_id,
-        }
-        if scenario.min_runs > 1:
-            facts["run"] = number
-            facts["runs"] = len(runs)
-        facts["events"] = len(history.events)
-        facts["expect"] = (
-            _expectation(result)
-            if continued_to is None
-            else {"status": CONTINUED_AS_NEW, "new_run_id": continued_to}
-        )
-        run = number if scenario.min_runs > 1 else None
-        text = history.to_json() + "\n"
-        recorded.append(Recorded(history_file(scenario, suffix, run), text, facts))
-    return recorded
-
-
-def load_index(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {"about": INDEX_ABOUT, "histories": []}
-    index: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return index
-
-
-def save_index(path: Path, index: dict[str, Any]) -> None:
-    index["about"] = INDEX_ABOUT
-    index["histories"] = sorted(index["histories"], key=lambda e: e["file"])
-    path.write_text(json.dumps(index, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return recorded_runs(
+        scenario.name, workflow_id, result, runs, suffix=suffix, numbered=scenario.min_runs > 1
+    )
 
 
 def _display(path: Path) -> str:
@@ -218,9 +133,9 @@ def plan(args: argparse.Namespace) -> list[Scenario]:
 async def record_all(
     todo: list[Scenario], out: Path, suffix: str | None, *, overwrite: bool
 ) -> int:
-    index_path = out / INDEX_NAME
-    index = load_index(index_path)
-    made = provenance()
+    index = load_index(out / INDEX_NAME, INDEX_ABOUT)
+    index["about"] = INDEX_ABOUT
+    made = dataclasses.asdict(provenance())
     failed = 0
     # No settings from the environment: a recording must not depend on who runs it.
     env = await start_dev_server(plugin=AgentLoopPlugin(Settings()))
@@ -233,36 +148,23 @@ async def record_all(
                 clashes = [r.file for r in runs if (out / r.file).exists()]
                 if clashes and not overwrite:
                     raise RuntimeError(f"{', '.join(clashes)} exist(s); nothing was written")
-            except (
-                RuntimeError,
-                TimeoutError,
-                RPCError,
-                WorkflowFailureError,
-                WorkflowUpdateFailedError,
-            ) as e:
+            except (RuntimeError, *RUN_FAILURES) as e:
                 where = _display(out / first_history_file(scenario, suffix))
                 print(f"failed  {where}: {type(e).__name__}: {e}", file=sys.stderr)
                 failed += 1
                 continue
             for run in runs:
-                target = out / run.file
-                target.write_text(run.text, encoding="utf-8")
-                entry = {
+                entry: dict[str, Any] = {
                     "file": run.file,
                     "scenario": scenario.name,
                     "script": _display(scenario.script_path),
                     "notes": scenario.notes,
                     **run.facts,
-                    "recorded_with": dataclasses.asdict(made),
+                    "recorded_with": made,
                 }
-                index["histories"] = [e for e in index["histories"] if e["file"] != run.file]
-                index["histories"].append(entry)
-                # Saved after each file, so an interrupted run leaves an index that matches
-                # the disk.
-                save_index(index_path, index)
-                status = run.facts["expect"]["status"]
+                target = write_run(out, index, run, entry)
                 print(
-                    f"wrote   {_display(target)} ({run.facts['events']} events, {status})",
+                    f"wrote   {_display(target)} ({run.facts['events']} events, {run.status})",
                     flush=True,
                 )
     finally:
@@ -276,6 +178,15 @@ def record_from_commit(revision: str, argv: list[str]) -> int:
     commit = run_quietly("git", "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     if commit is None:
         print(f"error: {revision!r} is not a commit of {ROOT}", file=sys.stderr)
+        return 2
+    machinery = f"{PACKAGE_PATH}/testing/record.py"
+    if run_quietly("git", "cat-file", "-e", f"{commit}:{machinery}") is None:
+        # This recorder runs that commit's package, and records with its machinery.
+        print(
+            f"error: {commit[:12]} has no {machinery}, which this recorder uses; record with "
+            "a later commit (commit the current code and use --from-commit HEAD)",
+            file=sys.stderr,
+        )
         return 2
     with tempfile.TemporaryDirectory(prefix="record-histories-") as tmp:
         archive = subprocess.run(

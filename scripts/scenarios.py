@@ -6,22 +6,18 @@ query with a deadline. scripts/record_histories.py records them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState
-from temporalio.client import (
-    WorkflowHandle,
-)
 from temporalio.service import RPCError
 
+from agentic_loop.testing.record import Driver, Handle
 from agentic_loop.tools import ToolRegistry, default_registry, tool
 from agentic_loop.types import (
     AgentInput,
     AgentProgress,
-    AgentResult,
     AgentStatus,
     ApprovalRequest,
     UserMessage,
@@ -31,26 +27,15 @@ from agentic_loop.workflow import AgentWorkflow
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "fixtures" / "scripts"
 HISTORIES = ROOT / "fixtures" / "histories"
-INDEX_NAME = "index.json"
 PACKAGE_PATH = "src/agentic_loop"
 # Set by --from-commit for the recorder it runs on that commit's code: the commit's sha.
 SOURCE_COMMIT_ENV = "AGENTIC_LOOP_RECORD_COMMIT"
-# What the index expects of a run that ended by continuing as new (it has no result).
-CONTINUED_AS_NEW = "continued_as_new"
-# A run that takes longer than this on the dev server is stuck, not slow.
-RUN_TIMEOUT_SECONDS = 60.0
-
 INDEX_ABOUT = (
     "Event histories recorded by scripts/record_histories.py (`nox -s record`) on the embedded "
     "dev server. tests/replay replays each against the current code and checks that its "
     "recorded result still matches `expect`. A history is never re-recorded to make a failing "
     "replay pass: see docs/versioning.md."
 )
-
-
-Handle = WorkflowHandle[Any, AgentResult]
-# Drives a started run from outside, as a person or program would: updates, signals, cancel.
-Driver = Callable[[Handle], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -67,6 +52,9 @@ class Scenario:
     min_runs: int = 1
     # The worker's tools, when not the built-ins: tools whose own options (@tool) matter.
     tools: Callable[[], ToolRegistry] | None = None
+    # A second script: the worker then has a chain of two providers ("primary" playing
+    # `script`, "fallback" playing this), for the failover between them.
+    fallback_script: str | None = None
 
     @property
     def script_path(self) -> Path:
@@ -335,6 +323,18 @@ SCENARIOS = [
         ),
         drive=decide(True, "ship it"),
         tools=tools_with_approval,
+    ),
+    Scenario(
+        "failover",
+        "failover_primary.json",
+        AgentInput(goal="What is 5 + 3?"),
+        AgentStatus.COMPLETED,
+        notes=(
+            "the worker's chain is primary,fallback; primary answers 503 to every call, which "
+            "counts as an outage on the third attempt: the failure records the next provider "
+            "and the workflow moves the turn, and the one after, to fallback"
+        ),
+        fallback_script="failover_fallback.json",
     ),
     Scenario(
         "approval_rejected",

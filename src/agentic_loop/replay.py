@@ -1,28 +1,41 @@
-"""`agentic-loop replay`: judge exported histories against the workflow code installed here.
+"""`agentic-loop replay`: judge histories against the workflow code installed here.
 
-A history exported with `temporal workflow show -w ID --output json > file.json` is replayed
-with the worker's own workflows and data converter. A history that diverges would make a
-worker running this code fail that workflow's tasks: deploy only when every history is ok.
+A history exported with `temporal workflow show -w ID --output json > file.json`, or fetched
+from the server (`--from-server`), is replayed with the worker's own workflows and data
+converter. A history that diverges would make a worker running this code fail that workflow's
+tasks: deploy only when every history is ok.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from google.protobuf.json_format import ParseError
-from temporalio.client import WorkflowHistory
+from google.protobuf.message import Message as ProtoMessage
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client, WorkflowExecution, WorkflowHistory
+from temporalio.converter import PayloadCodec
 from temporalio.runtime import Runtime, TelemetryConfig
-from temporalio.worker import Replayer
+from temporalio.service import RPCError
+from temporalio.worker import Replayer, WorkflowReplayResult
 
-from agentic_loop.temporal.plugin import WORKFLOWS, AgentLoopPlugin, registered_name, replayer
+from agentic_loop.temporal.codec import KEYS_VARIABLE
+from agentic_loop.temporal.plugin import (
+    WORKFLOWS,
+    AgentLoopPlugin,
+    plugin_of,
+    registered_name,
+    replayer,
+)
 
 OK = "ok"
 DIVERGED = "diverged"
@@ -124,8 +137,26 @@ async def _replay_one(replayer: Replayer, path: Path, explicit: bool) -> Outcome
     except Exception as e:  # a history core refuses outright must not stop the other files
         return Outcome(shown, ERROR, f"the replayer could not run it: {e}", **ids)
     if result.replay_failure is not None:
-        return Outcome(shown, DIVERGED, failure_reason(result.replay_failure), **ids)
+        reason = failure_reason(result.replay_failure)
+        return Outcome(shown, ERROR if _unreadable(reason) else DIVERGED, reason, **ids)
     return Outcome(shown, OK, **ids)
+
+
+def _replayer(
+    plugin: AgentLoopPlugin | None, workflows: Sequence[type], executor: ThreadPoolExecutor
+) -> Replayer:
+    # Core's own log lines would repeat, as Rust debug dumps, what each outcome says.
+    runtime = Runtime(telemetry=TelemetryConfig(logging=None))
+    if not workflows:
+        return replayer(plugin, workflow_task_executor=executor, runtime=runtime)
+    # A changed copy of AgentWorkflow registered under its name, say: the plugin then adds
+    # ours only under names not taken, and gives the rest (converter, runner) as always.
+    return Replayer(
+        workflows=list(workflows),
+        plugins=[plugin or AgentLoopPlugin()],
+        workflow_task_executor=executor,
+        runtime=runtime,
+    )
 
 
 @contextlib.contextmanager
@@ -140,18 +171,16 @@ def _quiet_sdk_logs() -> Iterator[None]:
         logger.setLevel(level)
 
 
-async def replay_paths(paths: list[str], plugin: AgentLoopPlugin | None = None) -> list[Outcome]:
+async def replay_paths(
+    paths: list[str], plugin: AgentLoopPlugin | None = None, workflows: Sequence[type] = ()
+) -> list[Outcome]:
     """Replay each history file under `paths` (files, or directories searched for *.json),
     with `plugin`'s converter and workflows (an AgentLoopPlugin from the environment unless
-    given)."""
+    given; `workflows` replace ours under the names they are registered with)."""
     outcomes: list[Outcome] = []
     seen: set[Path] = set()
     with ThreadPoolExecutor() as executor, _quiet_sdk_logs():
-        judge = replayer(
-            plugin,
-            workflow_task_executor=executor,
-            runtime=Runtime(telemetry=TelemetryConfig(logging=None)),
-        )
+        judge = _replayer(plugin, workflows, executor)
         for candidate in _candidates(paths):
             if isinstance(candidate, Outcome):
                 outcomes.append(candidate)
@@ -179,3 +208,219 @@ async def replay_command(
         print("agentic-loop: error: no workflow histories found", file=sys.stderr)
         return 1
     return 0 if counts[DIVERGED] == counts[ERROR] == 0 else 1
+
+
+# ---- runs fetched from a server -------------------------------------------------------------
+
+# Visibility pages: a page of executions is held while its runs are judged one by one.
+LIST_PAGE_SIZE = 100
+# The SDK sends search attributes and (by default) headers past the codec: never decoded.
+_NOT_ENCODED = frozenset(
+    {"temporal.api.common.v1.SearchAttributes", "temporal.api.common.v1.Header"}
+)
+_PAYLOAD = Payload.DESCRIPTOR.full_name
+
+
+def default_query() -> str:
+    """Every run of the workflow types this program defines."""
+    return " OR ".join(f'WorkflowType="{name}"' for name in workflow_names())
+
+
+@dataclass
+class RunOutcome:
+    """The verdict on one run listed by the server."""
+
+    workflow_id: str
+    run_id: str
+    # The run's execution status when listed: running, completed, continued_as_new, ...
+    status: str
+    result: str
+    reason: str = ""
+    # The file its history was saved to (`save`), else None.
+    saved: str | None = None
+
+    def line(self) -> str:
+        reason = " ".join(self.reason.split())
+        subject = f"{self.workflow_id} {self.run_id}"
+        return f"{self.result}  {subject}" + (f": {reason}" if reason else "")
+
+
+def saved_name(workflow_id: str, run_id: str) -> str:
+    """<workflow_id>_<run_id>.json, with what a file name cannot hold (a '/') as '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", f"{workflow_id}_{run_id}") + ".json"
+
+
+async def decode_history(history: WorkflowHistory, codec: PayloadCodec) -> WorkflowHistory:
+    """A copy of `history` with every payload decoded by `codec`: inputs, results, LLM turns,
+    failures (details and encoded attributes), memos, summaries. The SDK's payload visitor
+    (temporalio.bridge._visitor) walks only core's activations and commands, not history
+    events, so this walks the events' message types itself."""
+    events = []
+    for event in history.events:
+        copy = type(event)()
+        copy.CopyFrom(event)
+        await _decode_payloads(copy, codec)
+        events.append(copy)
+    return WorkflowHistory(history.workflow_id, events)
+
+
+async def _decode_one(payload: Payload, codec: PayloadCodec) -> Payload:
+    decoded = await codec.decode([payload])
+    if len(decoded) != 1:
+        raise ValueError(f"the payload codec decoded one payload into {len(decoded)}")
+    return decoded[0]
+
+
+async def _decode_payloads(message: ProtoMessage, codec: PayloadCodec) -> None:
+    for field, value in message.ListFields():
+        kind = field.message_type
+        if kind is None or kind.full_name in _NOT_ENCODED:
+            continue
+        if kind.GetOptions().map_entry:
+            held = kind.fields_by_name["value"].message_type
+            if held is None or held.full_name in _NOT_ENCODED:
+                continue
+            for key in list(value):
+                if held.full_name == _PAYLOAD:
+                    value[key].CopyFrom(await _decode_one(value[key], codec))
+                else:
+                    await _decode_payloads(value[key], codec)
+        elif field.is_repeated:
+            if kind.full_name == _PAYLOAD:
+                # Together, as PayloadCodec.decode_wrapper does: a codec may need them all.
+                decoded = await codec.decode(list(value))
+                del value[:]
+                value.extend(decoded)
+            else:
+                for item in value:
+                    await _decode_payloads(item, codec)
+        elif kind.full_name == _PAYLOAD:
+            value.CopyFrom(await _decode_one(value, codec))
+        else:
+            await _decode_payloads(value, codec)
+
+
+def _unreadable(reason: str) -> bool:
+    """A replay failure that says a payload could not be opened (a key missing here): the
+    history cannot be judged, which is not the same news as code that diverged from it."""
+    return KEYS_VARIABLE in reason or "encryption scheme" in reason
+
+
+class _StreamJudge:
+    """One replay worker for a stream of histories, handed over one at a time through the
+    SDK's `workflow_replay_iterator`: hundreds of runs start one worker, not hundreds. A
+    history that breaks the worker is that run's error; the next run gets a new worker."""
+
+    def __init__(self, judge: Replayer) -> None:
+        self._replayer = judge
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._queue: asyncio.Queue[WorkflowHistory | None] = asyncio.Queue()
+        self._results: AsyncIterator[WorkflowReplayResult] | None = None
+
+    @staticmethod
+    async def _feed(
+        queue: asyncio.Queue[WorkflowHistory | None],
+    ) -> AsyncIterator[WorkflowHistory]:
+        while (history := await queue.get()) is not None:
+            yield history
+
+    async def replay(self, history: WorkflowHistory) -> Exception | None:
+        """The replay failure of `history`, or None if it replays."""
+        if self._results is None:
+            self._stack = contextlib.AsyncExitStack()
+            self._queue = asyncio.Queue()
+            self._results = await self._stack.enter_async_context(
+                self._replayer.workflow_replay_iterator(self._feed(self._queue))
+            )
+        await self._queue.put(history)
+        try:
+            result = await anext(self._results)
+        except Exception:
+            await self.close()
+            raise
+        return result.replay_failure
+
+    async def close(self) -> None:
+        if self._stack is not None:
+            stack, self._stack, self._results = self._stack, None, None
+            await self._queue.put(None)
+            await stack.aclose()
+
+
+async def replay_from_server(
+    client: Client,
+    query: str | None = None,
+    *,
+    limit: int | None = None,
+    save: Path | None = None,
+    decode: bool = False,
+    plugin: AgentLoopPlugin | None = None,
+    workflows: Sequence[type] = (),
+) -> AsyncIterator[RunOutcome]:
+    """Judge every run the visibility `query` lists (every run of our workflow types unless
+    given): running ones on their history so far, and each run of a continue-as-new chain
+    on its own. Each outcome is yielded as soon as it is known, and only one history is held
+    at a time: fetched, saved (into `save` as fetched, or with every payload decoded if
+    `decode`), replayed, dropped. The replay uses `plugin`'s converter (the client's
+    AgentLoopPlugin unless given), so encrypted runs open with the environment's keys;
+    `workflows` replace ours under the names they are registered with. RPCError if the
+    server refuses the query."""
+    plugin = plugin if plugin is not None else plugin_of(client)
+    names = sorted({n for n in map(registered_name, (*workflows, *WORKFLOWS)) if n})
+    codec = client.data_converter.payload_codec if decode else None
+    if save is not None:
+        await asyncio.to_thread(save.mkdir, parents=True, exist_ok=True)
+    listed = client.list_workflows(query or default_query(), limit=limit, page_size=LIST_PAGE_SIZE)
+    with ThreadPoolExecutor() as executor, _quiet_sdk_logs():
+        judge = _StreamJudge(_replayer(plugin, workflows, executor))
+        try:
+            async for execution in listed:
+                yield await _judge_run(client, execution, judge, names, save, codec)
+        finally:
+            await judge.close()
+
+
+async def _judge_run(
+    client: Client,
+    execution: WorkflowExecution,
+    judge: _StreamJudge,
+    names: list[str],
+    save: Path | None,
+    codec: PayloadCodec | None,
+) -> RunOutcome:
+    status = execution.status.name.lower() if execution.status is not None else "unknown"
+    outcome = RunOutcome(execution.id, execution.run_id, status, OK)
+    if execution.workflow_type not in names:
+        outcome.result = SKIPPED
+        outcome.reason = (
+            f"a run of workflow type {execution.workflow_type!r}; "
+            f"this program defines {', '.join(names)}"
+        )
+        return outcome
+    handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+    try:
+        history = await handle.fetch_history()
+    except RPCError as e:
+        outcome.result, outcome.reason = ERROR, f"cannot fetch its history: {e.message}"
+        return outcome
+    if save is not None:
+        target = save / saved_name(execution.id, execution.run_id)
+        try:
+            kept = history if codec is None else await decode_history(history, codec)
+            await asyncio.to_thread(target.write_text, kept.to_json() + "\n", "utf-8")
+        except OSError as e:
+            outcome.result, outcome.reason = ERROR, f"cannot write {target}: {e.strerror or e}"
+            return outcome
+        except Exception as e:  # the codec's, whatever it raises: the other runs go on
+            outcome.result, outcome.reason = ERROR, f"cannot decode its payloads: {e}"
+            return outcome
+        outcome.saved = str(target)
+    try:
+        failure = await judge.replay(history)
+    except Exception as e:  # a history core refuses outright must not stop the other runs
+        outcome.result, outcome.reason = ERROR, f"the replayer could not run it: {e}"
+        return outcome
+    if failure is not None:
+        outcome.reason = failure_reason(failure)
+        outcome.result = ERROR if _unreadable(outcome.reason) else DIVERGED
+    return outcome

@@ -10,6 +10,7 @@ import pytest
 from recorded import HISTORIES, HISTORY_FILES, INDEX
 
 from agentic_loop.cli import main
+from agentic_loop.replay import saved_name
 
 SEED = HISTORIES / "seed.json"
 
@@ -103,3 +104,33 @@ def test_a_directory_without_histories_fails(
     captured = capsys.readouterr()
     assert captured.out.startswith("skipped  ")
     assert "no workflow histories found" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--save", "x"], "--save go with --from-server"),
+        (["--query", "q", "--limit", "3", "x"], "--query and --limit go with --from-server"),
+        (["--decode", "x.json"], "--decode goes with --from-server"),
+        (["--from-server", "--decode"], "--decode applies to the files --save writes"),
+        (["--from-server", "x.json"], "either the files named"),
+        (["--from-server", "--limit", "0"], "--limit must be at least 1"),
+        ([], "name the histories to replay"),
+    ],
+)
+def test_options_that_do_not_go_together_are_one_line_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Server options without --from-server, files with it, or no histories at all are
+    refused in one line with exit code 2, before any server is asked."""
+    assert main(["replay", *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+    assert captured.err.count("\n") == 1
+
+
+def test_a_saved_history_is_named_by_workflow_and_run_in_one_flat_file() -> None:
+    """A workflow id holding a slash or a space still makes one file name in the directory."""
+    assert saved_name("agent-1", "0193-ab") == "agent-1_0193-ab.json"
+    assert saved_name("team/agent 1", "r1") == "team_agent_1_r1.json"

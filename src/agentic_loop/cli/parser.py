@@ -12,6 +12,7 @@ from agentic_loop.types import AgentInput
 
 CODEC_SERVER_HOST = "127.0.0.1"
 CODEC_SERVER_PORT = 8089
+WORKFLOW_ID_HELP = "the agent's workflow id, as `start` or `run` printed it"
 
 
 def _tools_option(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +24,11 @@ def _tools_option(parser: argparse.ArgumentParser) -> None:
         "MODULE:ATTR (a tool, a list of tools or a registry); repeatable, added to the built-ins, "
         "installed agentic_loop.tools entry points and AGENTIC_LOOP_TOOLS",
     )
+
+
+def json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """--json, described alike everywhere: what the command prints instead of text."""
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON instead of text")
 
 
 def _goal_options(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +53,6 @@ def _goal_options(parser: argparse.ArgumentParser) -> None:
         "(inline_tools=[]), e.g. to see each one in the Temporal UI",
     )
     parser.add_argument("--id", default=None, help="workflow id (default: a new random one)")
-    parser.add_argument("--json", action="store_true", help="print only the result, as JSON")
 
 
 def _local_options(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", "agents:cmd_run", "run an agent to its goal and print the answer")
     run.add_argument("goal", nargs="?", default=DEFAULT_GOAL, help="what the agent should do")
     _goal_options(run)
+    json_option(run, "only the result (the steps are not shown)")
     _local_options(run)
     run.add_argument(
         "--no-worker",
@@ -79,67 +85,110 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not run a worker in this process (use the server's workers)",
     )
 
-    chat = command("chat", "chat:cmd_chat", "talk with an agent: each line you type is a message")
-    chat.add_argument("goal", nargs="?", default=None, help="the first message")
+    chat = command(
+        "chat",
+        "chat:cmd_chat",
+        "talk with an agent: each line you type is a message; /end, end of input or Ctrl-C at "
+        "the prompt ends the conversation",
+    )
+    chat.add_argument(
+        "goal", nargs="?", default=None, help="the first message (default: asked at the prompt)"
+    )
     _goal_options(chat)
+    json_option(chat, "only the result on stdout (the conversation goes to stderr)")
     _local_options(chat)
 
     start = command("start", "agents:cmd_start", "start an agent and print its workflow id")
     start.add_argument("goal", help="what the agent should do")
     _goal_options(start)
+    json_option(start, "the workflow id")
     start.add_argument(
         "--chat", action="store_true", help="keep the conversation open for more messages"
     )
 
     result = command("result", "agents:cmd_result", "wait for an agent's result and print it")
-    result.add_argument("workflow_id")
-    result.add_argument("--json", action="store_true", help="print only the result, as JSON")
+    result.add_argument("workflow_id", help=WORKFLOW_ID_HELP)
+    json_option(result, "the result")
 
-    def with_id(name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
+    def with_id(name: str, handler: str, help_text: str, prints: str) -> argparse.ArgumentParser:
         made = command(name, handler, help_text)
-        made.add_argument("workflow_id")
-        made.add_argument("--json", action="store_true", help="print JSON")
+        made.add_argument("workflow_id", help=WORKFLOW_ID_HELP)
+        json_option(made, prints)
         return made
 
-    with_id("status", "conversation:cmd_status", "show where a running agent stands")
+    with_id("status", "conversation:cmd_status", "show where a running agent stands", "the status")
     send = with_id(
-        "send", "conversation:cmd_send", "send a message to a conversation and print the answer"
+        "send",
+        "conversation:cmd_send",
+        "send a message to a conversation and print the answer",
+        "the reply",
     )
-    send.add_argument("message")
+    send.add_argument("message", help="the message, as one argument (quote it)")
     send.add_argument("--no-wait", action="store_true", help="return once it is accepted")
     for name, verb in (("approve", "approve"), ("reject", "reject")):
         decide = with_id(
-            name, f"conversation:cmd_{name}", f"{verb} a tool call waiting for approval"
+            name,
+            f"conversation:cmd_{name}",
+            f"{verb} a tool call waiting for approval",
+            f"the ids of the calls {verb}d",
         )
         decide.add_argument(
             "call_id", nargs="?", default=None, help="the call (default: every call waiting)"
         )
         decide.add_argument("--reason", default="", help="why; the LLM is told")
     with_id(
-        "end", "conversation:cmd_end", "end a conversation once its current request is answered"
+        "end",
+        "conversation:cmd_end",
+        "end a conversation once its current request is answered",
+        "the workflow id",
     )
     with_id(
-        "cancel", "conversation:cmd_cancel", "cancel an agent now (the call in flight is stopped)"
+        "cancel",
+        "conversation:cmd_cancel",
+        "cancel a running agent now (the call in flight is stopped)",
+        "the workflow id",
     )
     transcript = with_id(
-        "transcript", "conversation:cmd_transcript", "print a conversation's messages"
+        "transcript",
+        "conversation:cmd_transcript",
+        "print a conversation's messages, each with its index",
+        "one object per message",
     )
-    transcript.add_argument("--from", dest="start", type=int, default=0)
-    transcript.add_argument("--to", dest="end", type=int, default=None)
+    transcript.add_argument(
+        "--from",
+        dest="start",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the first message's index; negative counts from the end, -3 for the last three "
+        "(default %(default)s: the first)",
+    )
+    transcript.add_argument(
+        "--to",
+        dest="end",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop before this index; negative counts from the end (default: after the last)",
+    )
 
     worker = command("worker", "serve:cmd_worker", "run a worker for the agent loop until Ctrl-C")
     _tools_option(worker)
     tools = command("tools", "tools:cmd_tools", "list the tools a worker would serve")
     _tools_option(tools)
-    tools.add_argument("--json", action="store_true", help="one JSON object per tool")
+    json_option(tools, "one object per tool")
 
     codec = command(
         "codec-server",
         "serve:cmd_codec_server",
         "decrypt encrypted payloads for the Temporal Web UI and CLI",
     )
-    codec.add_argument("--host", default=CODEC_SERVER_HOST, help="address to listen on")
-    codec.add_argument("--port", type=int, default=CODEC_SERVER_PORT)
+    codec.add_argument(
+        "--host", default=CODEC_SERVER_HOST, help="address to listen on (default %(default)s)"
+    )
+    codec.add_argument(
+        "--port", type=int, default=CODEC_SERVER_PORT, help="port (default %(default)s)"
+    )
     codec.add_argument(
         "--no-auth",
         action="store_true",
@@ -149,15 +198,88 @@ def build_parser() -> argparse.ArgumentParser:
     rep = command(
         "replay",
         "replay:cmd_replay",
-        "replay exported histories against this code (ok / diverged per file)",
+        "replay histories against this code, exported files or the server's runs (ok / "
+        "diverged per history)",
     )
-    rep.add_argument("paths", nargs="+", metavar="PATH", help="history JSON files or directories")
-    rep.add_argument("--json", action="store_true", help="one JSON object per file")
+    rep.add_argument("paths", nargs="*", metavar="PATH", help="history JSON files or directories")
+    rep.add_argument("--json", action="store_true", help="one JSON object per history")
+    rep.add_argument(
+        "--from-server",
+        action="store_true",
+        help="replay the runs of the configured Temporal server (TEMPORAL_ADDRESS, ...): "
+        "running ones on their history so far, and every run of a continue-as-new chain",
+    )
+    rep.add_argument(
+        "--query",
+        metavar="Q",
+        default=None,
+        help="with --from-server: the visibility query choosing the runs (default: "
+        'WorkflowType="AgentWorkflow")',
+    )
+    rep.add_argument(
+        "--limit", type=int, metavar="N", default=None, help="with --from-server: at most N runs"
+    )
+    rep.add_argument(
+        "--save",
+        metavar="DIR",
+        default=None,
+        help="with --from-server: also write each history to DIR/<workflow_id>_<run_id>.json "
+        "(replacing an older copy), payloads as the server keeps them: encrypted stays encrypted",
+    )
+    rep.add_argument(
+        "--decode",
+        action="store_true",
+        help="with --save: decode every payload with AGENTIC_LOOP_CODEC_KEYS before writing "
+        "(the files then hold the conversations in plain text)",
+    )
+
+    rec = command(
+        "record",
+        "record:cmd_record",
+        "record the histories of scripted runs with your tools, to replay against later code",
+    )
+    rec.add_argument(
+        "scripts",
+        nargs="+",
+        metavar="SCRIPT",
+        help="a JSON script for the scripted fake LLM (as in fixtures/scripts), with the run's "
+        "AgentInput fields under an optional 'input' (goal: the script's description)",
+    )
+    rec.add_argument(
+        "--out", required=True, metavar="DIR", help="where <scenario>.json and index.json go"
+    )
+    rec.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace histories that exist (never to make a failing replay pass)",
+    )
+    rec.add_argument(
+        "--timeout",
+        dest="run_timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up on a run that has not ended after this long (default %(default)g)",
+    )
+    rec.add_argument("--json", action="store_true", help="one JSON object per file written")
+    _tools_option(rec)
 
     srv = command("server", "serve:cmd_server", "run the Temporal dev server with its Web UI")
-    srv.add_argument("--ip", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=7233)
-    srv.add_argument("--ui-port", type=int, default=8233)
+    srv.add_argument(
+        "--host",
+        "--ip",
+        dest="ip",
+        metavar="HOST",
+        default="127.0.0.1",
+        help="address to listen on, as for codec-server (--ip is the dev server's name for it; "
+        "default %(default)s, this machine only)",
+    )
+    srv.add_argument(
+        "--port", type=int, default=7233, help="the frontend's port (default %(default)s)"
+    )
+    srv.add_argument(
+        "--ui-port", type=int, default=8233, help="the Web UI's port (default %(default)s)"
+    )
     srv.add_argument(
         "--db-filename",
         default=None,

@@ -1,0 +1,442 @@
+"""Recording the event histories of scripted runs, to replay against every later change.
+
+A recording runs AgentWorkflow on a real Temporal server (the embedded dev server, for
+`agentic-loop record`) with a ScriptedLLM and the given tools, on a worker from
+`build_worker` as a user's worker would be, and keeps the history of each of its runs as
+`temporal workflow show --output json` writes it. Beside the histories, `index.json` says for
+each file what the run was (scenario, script, input), how it ended, and what code recorded
+it. `agentic-loop record` and scripts/record_histories.py (`nox -s record`) both record with
+this module; `agentic-loop replay DIR` replays what they wrote.
+
+A script is the scripted fake LLM's JSON (see agentic_loop.llm.scripted) with two optional
+keys of its own: `description`, and `input`, the AgentInput fields of the run (the goal is
+the description unless given).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistory,
+    WorkflowUpdateFailedError,
+)
+from temporalio.converter import value_to_type
+from temporalio.service import RPCError
+
+from agentic_loop.llm.base import LLMProvider
+from agentic_loop.llm.scripted import ScriptedLLM
+from agentic_loop.temporal.dev_server import temporal_cli
+from agentic_loop.tools import ToolRegistry
+from agentic_loop.tools.loading import BUILTIN_SOURCE
+from agentic_loop.types import AgentInput, AgentResult
+from agentic_loop.worker import build_worker
+from agentic_loop.workflow import AgentWorkflow
+from agentic_loop.workflow.policies import goal_problem
+
+INDEX_NAME = "index.json"
+# What the index expects of a run that ended by continuing as new (it has no result).
+CONTINUED_AS_NEW = "continued_as_new"
+# A scripted run that takes longer than this on the dev server is stuck, not slow.
+RUN_TIMEOUT_SECONDS = 60.0
+INDEX_ABOUT = (
+    "Event histories recorded by `agentic-loop record` from scripted runs on the embedded dev "
+    "server. Replay them against new code before a deploy with `agentic-loop replay DIR` (this "
+    "index is skipped). A history is never re-recorded to make a failing replay pass: the "
+    "failure means a worker with that code would get stuck on such runs."
+)
+
+Handle = WorkflowHandle[Any, AgentResult]
+# Drives a started run from outside, as a person or program would: updates, signals, cancel.
+Driver = Callable[[Handle], Awaitable[None]]
+
+# What a run can fail with while it is recorded; anything else is a bug of the recorder.
+RUN_FAILURES: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    RPCError,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
+
+
+class RecordError(RuntimeError):
+    """A recording that cannot be made or kept; the message says why, for a person."""
+
+
+# ---- one run ----------------------------------------------------------------------------------
+
+
+def history_file(name: str, suffix: str | None = None, run: int | None = None) -> str:
+    """<name>.json, <name>-<suffix>.json, or <name>_run<run>... for one run of several."""
+    stem = name if run is None else f"{name}_run{run}"
+    return f"{stem}-{suffix}.json" if suffix else f"{stem}.json"
+
+
+def continued_to(history: WorkflowHistory) -> str | None:
+    """The run this one continued as, or None if it ended otherwise."""
+    last = history.events[-1]
+    if last.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+        return None
+    return last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+
+
+async def fetch_runs(
+    client: Client, workflow_id: str, run_id: str
+) -> list[tuple[str, WorkflowHistory]]:
+    """Each run's history by its run id, following continue-as-new from `run_id` to the end."""
+    runs: list[tuple[str, WorkflowHistory]] = []
+    next_run: str | None = run_id
+    while next_run is not None:
+        history = await client.get_workflow_handle(workflow_id, run_id=next_run).fetch_history()
+        runs.append((next_run, history))
+        next_run = continued_to(history)
+    return runs
+
+
+def expectation(result: AgentResult) -> dict[str, Any]:
+    """What the index promises of a run that ended: tests/replay checks the history still
+    ends so."""
+    return {
+        "status": result.status.value,
+        "turns": result.turns,
+        "tool_calls": result.tool_calls,
+        "answer": result.answer,
+        "error": result.error,
+    }
+
+
+@dataclass
+class RecordedRun:
+    """One run's history as JSON, and its index entry's facts."""
+
+    file: str
+    text: str
+    facts: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return str(self.facts["expect"]["status"])
+
+
+async def run_to_end(
+    client: Client,
+    agent_input: AgentInput,
+    *,
+    workflow_id: str,
+    provider: LLMProvider,
+    tools: ToolRegistry | None = None,
+    drive: Driver | None = None,
+    run_timeout_seconds: float = RUN_TIMEOUT_SECONDS,
+) -> tuple[AgentResult, list[tuple[str, WorkflowHistory]]]:
+    """Run (and `drive`) one agent to its end on a worker of its own, with `provider` and
+    `tools` (the client's plugin's unless given); its result and the history of each of its
+    runs. A run still going after `run_timeout_seconds` is terminated and TimeoutError raised."""
+    task_queue = f"record-{uuid.uuid4().hex[:12]}"
+    async with build_worker(client, task_queue=task_queue, provider=provider, tools=tools):
+        handle = await client.start_workflow(
+            AgentWorkflow.run, agent_input, id=workflow_id, task_queue=task_queue
+        )
+        try:
+            async with asyncio.timeout(run_timeout_seconds):
+                if drive is not None:
+                    await drive(handle)
+                result: AgentResult = await handle.result()
+        except BaseException:
+            # Leave nothing running on the server that the next run could trip over.
+            with contextlib.suppress(RPCError):
+                await handle.terminate("the recorder gave up on this run")
+            raise
+        # The run it was started as: result() followed the chain from there.
+        assert handle.result_run_id is not None
+        runs = await fetch_runs(client, workflow_id, handle.result_run_id)
+    return result, runs
+
+
+def recorded_runs(
+    name: str,
+    workflow_id: str,
+    result: AgentResult,
+    runs: Sequence[tuple[str, WorkflowHistory]],
+    *,
+    suffix: str | None = None,
+    numbered: bool | None = None,
+) -> list[RecordedRun]:
+    """The files of a recorded agent: one per run, named <name>_run<n> when `numbered`
+    (by default: when it continued as new); all but the last expect continue-as-new."""
+    numbered = len(runs) > 1 if numbered is None else numbered
+    recorded = []
+    for number, (run_id, history) in enumerate(runs, 1):
+        started = history.events[0].workflow_execution_started_event_attributes
+        next_run = continued_to(history)
+        facts: dict[str, Any] = {
+            # As recorded, not as the caller wrote it: a later run's input carries state.
+            "input": json.loads(started.input.payloads[0].data),
+            "workflow_id": workflow_id,
+            "run_id": run_id,
+        }
+        if numbered:
+            facts["run"] = number
+            facts["runs"] = len(runs)
+        facts["events"] = len(history.events)
+        facts["expect"] = (
+            expectation(result)
+            if next_run is None
+            else {"status": CONTINUED_AS_NEW, "new_run_id": next_run}
+        )
+        file = history_file(name, suffix, number if numbered else None)
+        recorded.append(RecordedRun(file, history.to_json() + "\n", facts))
+    return recorded
+
+
+# ---- the index --------------------------------------------------------------------------------
+
+
+def load_index(path: Path, about: str = INDEX_ABOUT) -> dict[str, Any]:
+    if not path.exists():
+        return {"about": about, "histories": []}
+    index: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    index.setdefault("about", about)
+    index.setdefault("histories", [])
+    return index
+
+
+def save_index(path: Path, index: dict[str, Any]) -> None:
+    index["histories"] = sorted(index["histories"], key=lambda e: e["file"])
+    path.write_text(json.dumps(index, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def write_run(out: Path, index: dict[str, Any], run: RecordedRun, entry: dict[str, Any]) -> Path:
+    """Write one history and its index entry (replacing the file's old entry). The index is
+    saved after each file, so an interrupted recording leaves an index that matches the disk."""
+    target = out / run.file
+    target.write_text(run.text, encoding="utf-8")
+    index["histories"] = [e for e in index["histories"] if e["file"] != run.file]
+    index["histories"].append(entry)
+    save_index(out / INDEX_NAME, index)
+    return target
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(directory), *args], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
+def temporal_cli_version() -> str:
+    try:
+        done = subprocess.run(
+            [temporal_cli(), "--version"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return done.stdout.strip()
+
+
+def _tool_distributions(tools: Iterable[Any]) -> dict[str, str]:
+    """The installed distributions the tools' modules belong to, with their versions
+    (agentic-loop's own tools aside: its version is recorded anyway)."""
+    owners = metadata.packages_distributions()
+    found: dict[str, str] = {}
+    for tool in tools:
+        if tool.source == BUILTIN_SOURCE:
+            continue
+        module = getattr(tool.function or tool.run, "__module__", None) or ""
+        for distribution in owners.get(module.partition(".")[0], []):
+            if distribution != "agentic-loop":
+                found[distribution] = metadata.version(distribution)
+    return dict(sorted(found.items()))
+
+
+def code_version(
+    tools: ToolRegistry | None = None, directory: Path | None = None
+) -> dict[str, Any]:
+    """What recorded a history: agentic-loop's, the SDK's and the Temporal CLI's versions;
+    the installed packages the tools come from; and the git commit of `directory` (the
+    current one unless given; None outside a repository), with whether its tracked files
+    had uncommitted changes, which the commit alone would then not rebuild."""
+    directory = directory if directory is not None else Path.cwd()
+    commit = _git(directory, "rev-parse", "HEAD")
+    changes = _git(directory, "status", "--porcelain", "--untracked-files=no")
+    return {
+        "agentic_loop": metadata.version("agentic-loop"),
+        "temporalio": metadata.version("temporalio"),
+        "temporal_cli": temporal_cli_version(),
+        "git_commit": commit,
+        "git_dirty": None if commit is None or changes is None else bool(changes),
+        "packages": _tool_distributions(tools or ()),
+        "recorded_at": datetime.now(UTC).isoformat("T", "seconds"),
+    }
+
+
+# ---- users' scripts ---------------------------------------------------------------------------
+
+
+@dataclass
+class ScenarioScript:
+    """A script file read for recording: the scenario is its name without `.json`."""
+
+    name: str
+    path: Path
+    description: str
+    input: AgentInput
+    provider: ScriptedLLM
+
+
+def load_scenario_script(path: Path) -> ScenarioScript:
+    """Read a script and the run's input from it; RecordError (one line) if either is bad."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise RecordError(f"cannot read script {path}: {e.strerror or e}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RecordError(f"script {path} is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise RecordError(f"script {path} is not a JSON object with 'turns'")
+    try:
+        provider = ScriptedLLM.from_data(data, name=path.name)
+    except ValueError as e:
+        raise RecordError(f"script {path}: {e}") from e
+    description = data.get("description")
+    description = description.strip() if isinstance(description, str) else ""
+    return ScenarioScript(
+        path.stem, path, description, _script_input(path, data, description), provider
+    )
+
+
+def _script_input(path: Path, data: dict[str, Any], description: str) -> AgentInput:
+    raw = data.get("input", {})
+    if not isinstance(raw, dict):
+        raise RecordError(f"script {path}: 'input' must be an object of AgentInput fields")
+    known = {f.name for f in dataclasses.fields(AgentInput)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise RecordError(
+            f"script {path}: 'input' has no field {', '.join(map(repr, unknown))}; "
+            f"AgentInput's fields are {', '.join(sorted(known))}"
+        )
+    raw = {"goal": description, **raw}
+    try:
+        # As the worker decodes a recorded input: nested settings become their dataclasses.
+        value: AgentInput = value_to_type(AgentInput, raw)
+    except (TypeError, ValueError) as e:
+        raise RecordError(f"script {path}: 'input' is not a valid AgentInput: {e}") from e
+    problem = goal_problem(value.goal)
+    if problem is not None:
+        hint = " (give the script a description, or input.goal)" if not value.goal else ""
+        raise RecordError(f"script {path}: {problem}{hint}")
+    return value
+
+
+def _shown(path: Path) -> str:
+    """A path as the index keeps it: relative to the current directory when under it."""
+    resolved = path.resolve()
+    cwd = Path.cwd().resolve()
+    return str(resolved.relative_to(cwd)) if resolved.is_relative_to(cwd) else str(resolved)
+
+
+def existing_histories(scripts: Sequence[ScenarioScript], out: Path) -> list[Path]:
+    """The histories recording `scripts` into `out` would replace."""
+    found = []
+    for script in scripts:
+        for name in (history_file(script.name), history_file(script.name, run=1)):
+            if (out / name).exists():
+                found.append(out / name)
+    return found
+
+
+@dataclass
+class ScriptOutcome:
+    """What became of one script: the files written, or why none were."""
+
+    script: ScenarioScript
+    written: list[tuple[Path, RecordedRun]]
+    error: str | None = None
+
+
+async def record_scripts(
+    client: Client,
+    scripts: Sequence[ScenarioScript],
+    out: Path,
+    *,
+    tools: ToolRegistry | None = None,
+    overwrite: bool = False,
+    run_timeout_seconds: float = RUN_TIMEOUT_SECONDS,
+    recorded_with: dict[str, Any] | None = None,
+) -> AsyncIterator[ScriptOutcome]:
+    """Record each script's run on `client`'s server into `out`, with `tools` (the
+    client's plugin's unless given), yielding each outcome as it is known. A history that
+    exists is never replaced unless `overwrite`: the caller checks `existing_histories`
+    first, and a run that continued as new into files that exist is refused here."""
+    names = [s.name for s in scripts]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise RecordError(f"two scripts would both record {', '.join(twice)}.json: rename one")
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    index = load_index(out / INDEX_NAME)
+    made = (
+        recorded_with if recorded_with is not None else await asyncio.to_thread(code_version, tools)
+    )
+    for script in scripts:
+        workflow_id = f"history-{script.name}"
+        try:
+            result, runs = await run_to_end(
+                client,
+                script.input,
+                workflow_id=workflow_id,
+                provider=script.provider,
+                tools=tools,
+                run_timeout_seconds=run_timeout_seconds,
+            )
+        except TimeoutError:
+            yield ScriptOutcome(script, [], _timeout_reason(script, run_timeout_seconds))
+            continue
+        except RUN_FAILURES as e:
+            yield ScriptOutcome(script, [], f"{type(e).__name__}: {e}")
+            continue
+        recorded = recorded_runs(script.name, workflow_id, result, runs)
+        clashes = [r.file for r in recorded if (out / r.file).exists()]
+        if clashes and not overwrite:
+            reason = f"{', '.join(clashes)} exist(s) in {out}; nothing was written"
+            yield ScriptOutcome(script, [], reason + " (--overwrite replaces them)")
+            continue
+        written = []
+        for run in recorded:
+            entry = {
+                "file": run.file,
+                "scenario": script.name,
+                "script": _shown(script.path),
+                "notes": script.description,
+                **run.facts,
+                "recorded_with": made,
+            }
+            written.append((write_run(out, index, run, entry), run))
+        yield ScriptOutcome(script, written)
+
+
+def _timeout_reason(script: ScenarioScript, timeout: float) -> str:
+    reason = f"the run did not end within {timeout:g} s"
+    if script.input.chat:
+        reason += (
+            "; a chat run waits for messages, which record does not send: give its input a "
+            "short idle_timeout_seconds, e.g. 1"
+        )
+    return reason
