@@ -120,9 +120,10 @@ async def test_interactive_chat_through_stdin() -> None:
     lines = "What is 12 * 7?\nand plus 16?\nSearch for Temporal retries\nn not now\n/end\n"
     done = await run_cli("chat", "--json", stdin=lines, AGENTIC_LOOP_APPROVAL_TOOLS="web_search")
     assert done.returncode == 0, done.stderr
-    assert "agent> 12 * 7 = 84" in done.stdout
-    assert "agent> 84 + 16 = 100" in done.stdout
-    assert "Approve web_search: Temporal retries?" in done.stdout
-    result = json.loads(done.stdout.splitlines()[-1])
+    # With --json the conversation goes to stderr and the result alone to stdout.
+    assert "agent> 12 * 7 = 84" in done.stderr
+    assert "agent> 84 + 16 = 100" in done.stderr
+    assert "Approve web_search: Temporal retries?" in done.stderr
+    result = json.loads(done.stdout)
     assert (result["status"], result["requests"]) == ("ended", 3)
     assert "not now" in result["answer"]

@@ -2,24 +2,51 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from agentic_loop.cli.parser import build_parser, handler_of
-from agentic_loop.config import ConfigError, Settings
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["build_parser", "entrypoint", "main"]
 
+# The exit code of a process that wrote to a pipe its reader had closed (128 + SIGPIPE), as
+# shells report for any command ended that way.
+BROKEN_PIPE = 141
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from agentic_loop.cli.parser import build_parser as build
+
+    return build()
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # Everything, imports included, runs inside these handlers: Ctrl-C a moment after the
+    # start, or a reader that stops reading (`| head`), must not end in a traceback.
     try:
-        from agentic_loop.cli.common import CLIError, configure_command_logging
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("agentic-loop: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE
 
+
+def _main(argv: Sequence[str] | None) -> int:
+    import asyncio
+    import inspect
+
+    from agentic_loop.cli.common import CLIError, configure_command_logging, explain
+    from agentic_loop.cli.parser import build_parser, handler_of
+    from agentic_loop.config import ConfigError, Settings
+
+    args = build_parser().parse_args(argv)
+    settings: Settings | None = None
+    try:
         settings = Settings.from_env()
         configure_command_logging(settings)
         handler = handler_of(args)
@@ -31,9 +58,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CLIError, ConfigError) as e:
         print(f"agentic-loop: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("agentic-loop: interrupted", file=sys.stderr)
-        return 130
+    except Exception as e:
+        message = explain(e, settings) if settings is not None else None
+        if message is None:
+            raise
+        print(f"agentic-loop: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for the closed pipe would otherwise
+    fail again, noisily, when it is flushed."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def entrypoint() -> NoReturn:
@@ -42,6 +80,11 @@ def entrypoint() -> NoReturn:
     finalizes and abort the process (temporalio/sdk-python#300), turning a good run into a
     crash at exit."""
     code = main()
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = BROKEN_PIPE
+    except KeyboardInterrupt:
+        code = 130
     sys.stderr.flush()
     os._exit(code)

@@ -7,8 +7,16 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from agentic_loop.cli.chat import Chat, Lines
 from agentic_loop.cli.common import (
+    POLL_SECONDS,
+    Handle,
+    LocalAgent,
     agent_input,
     await_result,
     connect,
@@ -22,7 +30,54 @@ from agentic_loop.cli.common import (
     to_json,
 )
 from agentic_loop.cli.steps import StepPrinter
-from agentic_loop.config import Settings
+from agentic_loop.config import DEFAULT_NAMESPACE, Settings
+from agentic_loop.types import AgentInput, AgentProgress, ToolCall
+from agentic_loop.workflow import AgentWorkflow
+from agentic_loop.workflow.policies import tool_summary
+
+
+def _how_to_decide(
+    call: ToolCall, workflow_id: str, agent: LocalAgent, value: AgentInput, settings: Settings
+) -> str:
+    """One line saying how a person decides a call from another terminal: the embedded
+    server is on a random port, so the command names it."""
+    env = ""
+    if agent.embedded_address is not None:
+        env = f"TEMPORAL_ADDRESS={agent.embedded_address} "
+        if settings.namespace != DEFAULT_NAMESPACE:
+            env += f"TEMPORAL_NAMESPACE={settings.namespace} "
+    keys = " (with the same AGENTIC_LOOP_CODEC_KEYS)" if settings.codec_keys else ""
+    seconds = value.approval_timeout_seconds
+    wait = f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
+    return (
+        f"agentic-loop: {tool_summary(call)} waits for approval; decide in another "
+        f"terminal{keys}: {env}agentic-loop approve {workflow_id} (or reject {workflow_id} "
+        f"--reason WHY); undecided after {wait} it counts as rejected"
+    )
+
+
+async def _follow(
+    handle: Handle,
+    printer: StepPrinter | None,
+    chat: Chat | None,
+    how_to: Callable[[ToolCall], str],
+) -> None:
+    """Show the steps (unless `printer` is None) and, for each call waiting for approval, ask
+    at the prompt (`chat`) or, without a terminal, say once on stderr how to decide it."""
+    said: set[str] = set()
+    while True:
+        if printer is not None:
+            await printer.poll(handle)
+        progress: AgentProgress | None = None
+        with contextlib.suppress(RPCError, WorkflowQueryFailedError):  # ending meanwhile
+            progress = await handle.query(AgentWorkflow.status)
+        for call in progress.awaiting_approval if progress is not None else []:
+            if chat is not None:
+                await chat.decide(call.id, tool_summary(call))
+            elif call.id not in said:
+                said.add(call.id)
+                print(how_to(call), file=sys.stderr, flush=True)
+        await asyncio.sleep(POLL_SECONDS)
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,16 +96,27 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         handle = await start_agent(agent.client, value, workflow_id, settings)
         if not quiet:
             print(f"Workflow: {workflow_id}\n", file=out, flush=True)
-        printer = StepPrinter(out)
-        follower = None if quiet else asyncio.create_task(printer.follow(handle))
+        printer = None if quiet else StepPrinter(out)
+        # A person at a terminal decides at the prompt, as in `chat` (on stderr with --json:
+        # stdout is the result's); anyone else is told how to decide from elsewhere.
+        chat = (
+            Chat(handle, Lines(sys.stdin), sys.stderr if quiet else out) if _at_terminal() else None
+        )
+        follower = asyncio.create_task(
+            _follow(
+                handle,
+                printer,
+                chat,
+                lambda call: _how_to_decide(call, workflow_id, agent, value, settings),
+            )
+        )
         try:
             result = await await_result(handle)
         finally:
-            if follower is not None:
-                follower.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await follower
-        if not quiet:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+        if printer is not None:
             await printer.poll(handle)
     if quiet:
         print(to_json(result), file=out)
@@ -58,6 +124,13 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print_result(result, out)
         print(f"({time.monotonic() - started:.1f} s)", file=out)
     return exit_code(result)
+
+
+def _at_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except ValueError:  # closed
+        return False
 
 
 async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:

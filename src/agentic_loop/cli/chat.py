@@ -1,11 +1,14 @@
-"""`chat`: a conversation from a terminal (or any stream of lines), approvals at the prompt."""
+"""`chat`: a conversation from a terminal (or any stream of lines), approvals at the prompt;
+and the approval asking that `run` shares."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import re
 import sys
+import threading
 from collections.abc import Callable
 from typing import TextIO
 
@@ -15,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from agentic_loop.cli.common import (
     POLL_SECONDS,
     Handle,
+    LocalAgent,
     agent_input,
     describe_provider,
     exit_code,
@@ -31,21 +35,57 @@ from agentic_loop.workflow import AgentWorkflow
 from agentic_loop.workflow.policies import tool_summary
 
 END_COMMANDS = ("/end", "/quit", "/exit")
+# How long Ctrl-C at the prompt waits for the conversation to end before leaving.
+END_SECONDS = 5.0
+# y, yes, n or no (any case), then an optional reason: "n not now", "no: too risky".
+_DECISION = re.compile(r"\s*(?P<verdict>y|yes|n|no)(?:\s*[:,.;-]\s*|\s+|$)(?P<reason>.*)", re.I)
 
 
-async def read_line(lines: TextIO, out: TextIO, prompt: str) -> str | None:
-    """One line from `lines` (None at end of input), without blocking the event loop."""
-    print(prompt, end="", file=out, flush=True)
-    line = await asyncio.get_running_loop().run_in_executor(None, lines.readline)
-    return None if line == "" else line.rstrip("\n")
+def parse_decision(answer: str) -> tuple[bool, str] | None:
+    """(approved, reason) of an answer to the approval prompt; None if it is neither yes nor
+    no, so the prompt asks again rather than guess (a typo must not reject a call)."""
+    match = _DECISION.fullmatch(answer)
+    if match is None:
+        return None
+    return match["verdict"].lower().startswith("y"), match["reason"].strip()
+
+
+class Lines:
+    """The lines of a stream, read by a daemon thread. A read in the event loop's executor
+    would hold up the end of the command until Enter (the loop waits for its executor), so
+    Ctrl-C at a prompt would do nothing; a daemon thread is simply left behind."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        threading.Thread(target=self._pump, name="agentic-loop-stdin", daemon=True).start()
+
+    def _pump(self) -> None:
+        try:
+            for line in iter(self._stream.readline, ""):
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, line.rstrip("\n"))
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+        except (RuntimeError, OSError, ValueError):
+            pass  # the loop or the stream closed as the command ended
+
+    async def read(self, out: TextIO, prompt: str) -> str | None:
+        """The next line (None at end of input), after showing `prompt`."""
+        print(prompt, end="", file=out, flush=True)
+        line = await self._queue.get()
+        if line is None:
+            self._queue.put_nowait(None)  # the end stays the end for the next reader
+        return line
 
 
 class Chat:
     """Drives a conversation: shows its steps, asks for approvals, sends messages."""
 
-    def __init__(self, handle: Handle, lines: TextIO, out: TextIO) -> None:
+    def __init__(
+        self, handle: Handle, lines: Lines, out: TextIO, printer: StepPrinter | None = None
+    ) -> None:
         self.handle = handle
-        self.printer = StepPrinter(out, show_answers=True)
+        self.printer = printer if printer is not None else StepPrinter(out, show_answers=True)
         self.lines = lines
         self.out = out
 
@@ -62,10 +102,13 @@ class Chat:
             await asyncio.sleep(POLL_SECONDS)
 
     async def decide(self, call_id: str, summary: str) -> None:
-        answer = await read_line(self.lines, self.out, f"Approve {summary}? [y/n, or n REASON] ")
-        answer = (answer or "n no answer given").strip()
-        approved = answer.lower() in ("y", "yes")
-        reason = answer[1:].strip() if answer[:1].lower() == "n" else ""
+        while True:
+            answer = await self.lines.read(self.out, f"Approve {summary}? [y/n, or n REASON] ")
+            decision = (False, "no answer given") if answer is None else parse_decision(answer)
+            if decision is not None:
+                break
+            print("Please answer y or n (n REASON says why).", file=self.out)
+        approved, reason = decision
         update = AgentWorkflow.approve if approved else AgentWorkflow.reject
         with contextlib.suppress(WorkflowUpdateFailedError):  # decided or expired meanwhile
             await self.handle.execute_update(update, ApprovalRequest(call_id, reason))
@@ -86,10 +129,40 @@ class Chat:
             print(f"agentic-loop: {reason}", file=self.out)
 
 
+async def _end_at_once(handle: Handle, agent: LocalAgent, db_filename: str | None) -> str:
+    """After Ctrl-C at the prompt: end the conversation and say what became of it. The
+    terminal sent the Ctrl-C to an embedded server too (it is in our process group), so
+    there it ends with the server, or waits in the server's file; a configured server ends
+    it at once, as it waits for the person and this process's worker still runs."""
+    if agent.embedded_address is not None:
+        if db_filename is None:
+            return f"the conversation {handle.id} ended with the embedded server"
+        return (
+            f"the conversation {handle.id} waits in {db_filename}: "
+            f"`agentic-loop server --db-filename {db_filename}`, then "
+            f"`agentic-loop end {handle.id}`, ends it"
+        )
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()  # the Ctrl-C that got us here cancelled this task; this must still run
+    try:
+        await handle.signal(AgentWorkflow.end)
+        result = await asyncio.wait_for(handle.result(), END_SECONDS)
+    except Exception:
+        return (
+            f"the conversation {handle.id} is left running; `agentic-loop end {handle.id}` ends it"
+        )
+    return f"the conversation {handle.id} ended ({result.status.value})"
+
+
 async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
-    out, lines = sys.stdout, sys.stdin
+    # With --json only the result goes to stdout, for a program to read; the conversation
+    # itself is for the person, on stderr.
+    result_out = sys.stdout
+    out = sys.stderr if args.json else sys.stdout
+    lines = Lines(sys.stdin)
     if not args.goal:
-        args.goal = (await read_line(lines, out, "you> ") or "").strip()
+        args.goal = (await lines.read(out, "you> ") or "").strip()
     value = agent_input(args, settings, chat=True)
     async with local_agent(args, settings) as agent:
         assert agent.provider is not None
@@ -97,14 +170,24 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Temporal: {agent.where}", file=out)
         workflow_id = args.id or new_workflow_id("chat")
         handle = await start_agent(agent.client, value, workflow_id, settings)
-        print(f"Workflow: {workflow_id}; {END_COMMANDS[0]} or end of input ends the chat.\n",
-              file=out, flush=True)  # fmt: skip
+        print(
+            f"Workflow: {workflow_id}; {END_COMMANDS[0]}, end of input or Ctrl-C ends the chat.\n",
+            file=out,
+            flush=True,
+        )
         chat = Chat(handle, lines, out)
         progress = await chat.follow(lambda p: p.phase == "waiting for the user")
         while progress.status == AgentStatus.RUNNING:
-            text = await read_line(lines, out, "you> ")
+            try:
+                text = await lines.read(out, "you> ")
+            except asyncio.CancelledError:
+                # Ctrl-C at the prompt: the person is done with the chat, now.
+                print("", file=out, flush=True)  # the prompt's line, left open
+                what = await _end_at_once(handle, agent, args.db_filename)
+                print(f"agentic-loop: interrupted; {what}", file=sys.stderr)
+                return 130
             if text is None or text.strip() in END_COMMANDS:
-                print("", file=out)  # the prompt's line, left open
+                print("", file=out)
                 await handle.signal(AgentWorkflow.end)
                 break
             if text.strip():
@@ -112,7 +195,7 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             progress = await handle.query(AgentWorkflow.status)
         result = await handle.result()
     if args.json:
-        print(to_json(result), file=out)
+        print(to_json(result), file=result_out)
     else:
         print_result(result, out)
     return exit_code(result)

@@ -15,15 +15,33 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agentic_loop.config import Settings
 from agentic_loop.llm import LLMProvider, provider_from_settings
 from agentic_loop.telemetry import install_log_handler
 from agentic_loop.temporal import dev_server as embedded
+from agentic_loop.temporal.codec import (
+    ENCODING,
+    KEY_ID,
+    KEYS_VARIABLE,
+    CodecError,
+    codec_from_settings,
+)
 from agentic_loop.temporal.connection import (
     DEFAULT_ADDRESS,
+    TemporalUnreachable,
     client_connect_config,
     configured_address,
     connect_client,
@@ -31,13 +49,18 @@ from agentic_loop.temporal.connection import (
 )
 from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.tools import ToolRegistry, build_registry
-from agentic_loop.types import AgentInput, AgentResult, AgentStatus
+from agentic_loop.types import AgentInput, AgentResult, AgentStatus, Message
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow
 from agentic_loop.workflow.policies import goal_problem
 
 Handle = WorkflowHandle[Any, AgentResult]
 POLL_SECONDS = 0.2
+# How long a one-off command waits for a query before answering from the server alone: a
+# query needs a worker, and without one the server holds it for ~30 s and then gives up.
+QUERY_SECONDS = 5.0
+# The end of connect_client's message, right only where an embedded server is an option.
+_EMBEDDED_HINT = ", or unset TEMPORAL_ADDRESS to use an embedded server."
 
 
 class CLIError(Exception):
@@ -68,11 +91,24 @@ def default_address(settings: Settings) -> str | None:
     return None if configured_address(settings) else DEFAULT_ADDRESS
 
 
-async def connect(settings: Settings, plugin: AgentLoopPlugin | None = None) -> Client:
+async def connect(
+    settings: Settings, plugin: AgentLoopPlugin | None = None, *, embedded_option: bool = False
+) -> Client:
     """A client of the configured Temporal (TEMPORAL_* variables or a temporal.toml profile,
     else localhost:7233) with `plugin` (AgentLoopPlugin of the settings unless given); or,
-    within seconds, an error naming the address (the SDK alone would keep retrying)."""
-    return await connect_client(settings, address_override=default_address(settings), plugin=plugin)
+    within seconds, an error naming the address (the SDK alone would keep retrying).
+    `embedded_option`: the command would start an embedded server without TEMPORAL_ADDRESS."""
+    try:
+        return await connect_client(
+            settings, address_override=default_address(settings), plugin=plugin
+        )
+    except TemporalUnreachable as e:
+        message = str(e)
+        # Unsetting the variable helps only where it is set and the command (run, chat) can
+        # start a server of its own; anywhere else the advice sends a person the wrong way.
+        if not (embedded_option and settings.temporal_address) and message.endswith(_EMBEDDED_HINT):
+            message = message[: -len(_EMBEDDED_HINT)] + "."
+        raise CLIError(message) from None
 
 
 def new_workflow_id(prefix: str = "agent") -> str:
@@ -110,6 +146,9 @@ class LocalAgent:
     client: Client
     where: str  # where Temporal is, for people
     provider: LLMProvider | None  # None: no worker here
+    # host:port of an embedded server, which another terminal needs to reach this run (it is
+    # a random port); None when the server is the configured one.
+    embedded_address: str | None = None
 
 
 @contextlib.asynccontextmanager
@@ -124,9 +163,15 @@ async def local_agent(
     plugin = AgentLoopPlugin(settings, provider=provider, tools=tools)
     try:
         async with temporal_for_run(settings, args.db_filename, plugin) as (client, where):
+            embedded_address = None if configured_address(settings) else target_of(client)
             running = build_worker(client, task_queue=settings.task_queue) if worker else None
-            async with running if running is not None else contextlib.nullcontext():
-                yield LocalAgent(client, where, provider)
+            try:
+                async with running if running is not None else contextlib.nullcontext():
+                    yield LocalAgent(client, where, provider, embedded_address)
+            except RuntimeError as e:
+                if namespace_missing(e):
+                    fail(namespace_message(settings))
+                raise
     finally:
         await plugin.aclose()
 
@@ -138,7 +183,8 @@ async def temporal_for_run(
     """The configured server, or an embedded dev server that lives as long as the command;
     either way a client with `plugin`."""
     if configured_address(settings):
-        yield await connect(settings, plugin), describe(client_connect_config(settings))
+        client = await connect(settings, plugin, embedded_option=True)
+        yield client, describe(client_connect_config(settings))
         return
     # The dev server inherits our stdout and prints a banner on it (its address, a metrics
     # port): `--json` output must be the result alone, and the address is ours to show, so it
@@ -156,30 +202,147 @@ async def temporal_for_run(
         os.dup2(saved_stdout, 1)
         os.close(saved_stdout)
     try:
-        where = "embedded dev server" + (f" ({db_filename})" if db_filename else " (ephemeral)")
+        kept = f"history in {db_filename}" if db_filename else "ephemeral"
+        where = f"embedded dev server on {target_of(env.client)} ({kept})"
         yield env.client, where
     finally:
         await env.shutdown()
 
 
+def target_of(client: Client) -> str:
+    return client.service_client.config.target_host
+
+
 async def start_agent(
     client: Client, value: AgentInput, workflow_id: str, settings: Settings
 ) -> Handle:
-    return await client.start_workflow(
-        AgentWorkflow.run, value, id=workflow_id, task_queue=settings.task_queue
-    )
+    try:
+        return await client.start_workflow(
+            AgentWorkflow.run, value, id=workflow_id, task_queue=settings.task_queue
+        )
+    except WorkflowAlreadyStartedError:
+        fail(
+            f"a workflow with id {workflow_id!r} is already running in namespace "
+            f"{settings.namespace!r}: choose another --id, or follow that one with "
+            f"`agentic-loop result {workflow_id}`"
+        )
+    except RPCError as e:
+        if namespace_missing(e):
+            fail(namespace_message(settings))
+        raise
 
 
 async def existing_handle(client: Client, workflow_id: str, settings: Settings) -> Handle:
     """The workflow's handle, or a clear error when the server does not know the id."""
+    handle, _ = await described_handle(client, workflow_id, settings)
+    return handle
+
+
+async def described_handle(
+    client: Client, workflow_id: str, settings: Settings
+) -> tuple[Handle, WorkflowExecutionDescription]:
+    """The workflow's handle and what the server says of its latest run (no worker needed),
+    or a clear error when the server does not know the namespace or the id."""
     handle = client.get_workflow_handle_for(AgentWorkflow.run, workflow_id)
     try:
-        await handle.describe()
+        description = await handle.describe()
     except RPCError as e:
+        if namespace_missing(e):
+            fail(namespace_message(settings))
         if e.status == RPCStatusCode.NOT_FOUND:
             fail(f"no workflow with id {workflow_id!r} in namespace {settings.namespace!r}")
         raise
-    return handle
+    await _check_keys(client, description, settings)
+    return handle, description
+
+
+async def _check_keys(
+    client: Client, description: WorkflowExecutionDescription, settings: Settings
+) -> None:
+    """Refuse, naming the key, to read a run sealed with a key this command lacks: its
+    input's payload names the key (never the key itself). Without this, the error would come
+    from the worker, in terms of the key this command sent, or from deep in the SDK."""
+    first = await client.workflow_service.get_workflow_execution_history(
+        GetWorkflowExecutionHistoryRequest(
+            namespace=settings.namespace,
+            execution=WorkflowExecution(workflow_id=description.id, run_id=description.run_id),
+            maximum_page_size=1,
+        )
+    )
+    have = codec_from_settings(settings).key_ids
+    for event in first.history.events[:1]:
+        for payload in event.workflow_execution_started_event_attributes.input.payloads:
+            if payload.metadata.get("encoding") != ENCODING:
+                continue
+            need = payload.metadata.get(KEY_ID, b"").decode("utf-8", "replace")
+            if need not in have:
+                listed = f"it lists {', '.join(map(repr, have))}" if have else "it is not set"
+                fail(
+                    f"workflow {description.id!r} is encrypted with key {need!r}, which "
+                    f"{KEYS_VARIABLE} lacks ({listed}): set it to a list that includes that key"
+                )
+
+
+def is_running(description: WorkflowExecutionDescription) -> bool:
+    return description.status == WorkflowExecutionStatus.RUNNING
+
+
+def run_state(description: WorkflowExecutionDescription) -> str:
+    """The run's state as the server names it: running, completed, failed, terminated, ..."""
+    status = description.status
+    return status.name.lower().replace("_", " ") if status is not None else "unknown"
+
+
+def namespace_missing(error: BaseException) -> bool:
+    """Whether the server refused because the namespace does not exist (its clients are told
+    NOT_FOUND, as for an unknown workflow id; its workers fail their validation)."""
+    if isinstance(error, RPCError):
+        if error.status != RPCStatusCode.NOT_FOUND:
+            return False
+        if any(d.type_url.endswith("NamespaceNotFoundFailure") for d in error.grpc_status.details):
+            return True
+        return error.message.lower().startswith("namespace ")
+    return isinstance(error, RuntimeError) and "validation failed: Namespace" in str(error)
+
+
+def namespace_message(settings: Settings) -> str:
+    return (
+        f"namespace {settings.namespace!r} does not exist on this Temporal server: set "
+        "TEMPORAL_NAMESPACE to one that does (unset means 'default'), or create it with "
+        f"`temporal operator namespace create --namespace {settings.namespace}`"
+    )
+
+
+def explain(error: BaseException, settings: Settings) -> str | None:
+    """A sentence for errors that reach the top of a command from deep in the SDK, or None
+    for those that are bugs (and keep their traceback)."""
+    for cause in _chain(error):
+        if isinstance(cause, CodecError):
+            return f"cannot read this workflow's payloads: {cause}"
+        if isinstance(cause, WorkflowQueryFailedError) and "AGENTIC_LOOP_CODEC_KEYS" in str(cause):
+            # The worker could not open what this command sent, sealed with its own key.
+            return (
+                "the workers cannot open what this command sent: set AGENTIC_LOOP_CODEC_KEYS "
+                f"as the workers have it (they said: {cause})"
+            )
+        if namespace_missing(cause):
+            return namespace_message(settings)
+    return None
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def encryption_text(settings: Settings) -> str:
+    """How payloads reach the server: sealed with the first key of AGENTIC_LOOP_CODEC_KEYS."""
+    keys = codec_from_settings(settings).key_ids
+    return f"payloads encrypted with key {keys[0]!r}" if keys else "payloads not encrypted"
 
 
 async def await_result(handle: Handle) -> AgentResult:
@@ -201,6 +364,21 @@ def describe_provider(provider: LLMProvider) -> str:
     return f"{provider.name} (model {provider.default_model})"
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def answered_turns(result: AgentResult) -> int:
+    """The LLM turns that answered. `turns` counts every turn begun, and a run that failed or
+    was cancelled while the LLM was asked (a 401 on the first call, say) began one that never
+    answered: then the last message is not the assistant's."""
+    last: Message | None = result.transcript[-1] if result.transcript else None
+    unanswered = result.status in (AgentStatus.FAILED, AgentStatus.CANCELLED) and (
+        last is None or last.role != "assistant"
+    )
+    return max(0, result.turns - 1) if unanswered else result.turns
+
+
 def print_result(result: AgentResult, out: TextIO) -> None:
     print("", file=out)
     print("Answer:" if result.answer else f"No answer ({result.status.value}).", file=out)
@@ -208,10 +386,11 @@ def print_result(result: AgentResult, out: TextIO) -> None:
         print(result.answer, file=out)
     if result.error:
         print(f"Error: {result.error}", file=out)
-    usage = result.usage.total_tokens
+    turns = plural(answered_turns(result), "LLM turn")
+    calls = plural(result.tool_calls, "tool call")
+    tokens = plural(result.usage.total_tokens, "token")
     print(
-        f"\n[{result.status.value}] {result.turns} LLM turns, {result.tool_calls} tool calls, "
-        f"{usage} tokens · workflow {result.workflow_id}",
+        f"\n[{result.status.value}] {turns}, {calls}, {tokens} · workflow {result.workflow_id}",
         file=out,
     )
 

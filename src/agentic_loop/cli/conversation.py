@@ -6,17 +6,43 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Awaitable
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agentic_loop.cli.common import CLIError, connect, existing_handle, to_json
+from agentic_loop.cli.common import (
+    QUERY_SECONDS,
+    CLIError,
+    Handle,
+    connect,
+    described_handle,
+    existing_handle,
+    fail,
+    is_running,
+    plural,
+    run_state,
+    to_json,
+)
 from agentic_loop.config import Settings
 from agentic_loop.transcript.reader import read_transcript
-from agentic_loop.types import AgentProgress, ApprovalRequest, Reply, UserMessage
+from agentic_loop.types import (
+    AgentProgress,
+    AgentStatus,
+    ApprovalRequest,
+    Reply,
+    TranscriptPage,
+    TranscriptRequest,
+    UserMessage,
+)
 from agentic_loop.workflow import AgentWorkflow
+
+_UNANSWERED = (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED)
 
 
 async def _call(action: Awaitable[Any], workflow_id: str) -> Any:
@@ -33,14 +59,20 @@ async def _call(action: Awaitable[Any], workflow_id: str) -> Any:
 
 
 def _describe_status(progress: AgentProgress) -> str:
+    running = progress.status == AgentStatus.RUNNING
     lines = [
         f"status: {progress.status.value} ({progress.phase})",
         f"requests: {progress.requests}, LLM turns: {progress.turns}, "
         f"tool calls: {progress.tool_calls}, transcript: {progress.transcript_length} messages",
         f"tokens: {progress.usage.total_tokens}"
-        + (f" ({progress.tokens_left} left)" if progress.tokens_left is not None else ""),
-        f"turns left for this request: {progress.turns_left}",
+        + (
+            f" ({progress.tokens_left} left)"
+            if running and progress.tokens_left is not None
+            else ""
+        ),
     ]
+    if running:  # a finished run has no request left to spend turns on
+        lines.append(f"turns left for this request: {progress.turns_left}")
     for call in progress.pending_tool_calls:
         waiting = any(c.id == call.id for c in progress.awaiting_approval)
         mark = "waiting for approval" if waiting else "running"
@@ -48,11 +80,95 @@ def _describe_status(progress: AgentProgress) -> str:
     return "\n".join(lines)
 
 
+async def _workers_polling(client: Client, task_queue: str, settings: Settings) -> int:
+    """How many workers polled the task queue for workflow tasks lately (the server forgets
+    a poller a few minutes after its last poll)."""
+    answer = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=settings.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(answer.pollers)
+
+
+async def _ask(
+    handle: Handle, query: Any, *query_args: Any, pollers: int, result_type: Any = None
+) -> Any | None:
+    """The query's answer, or None when no worker answers it within QUERY_SECONDS (without
+    a poller it is not asked at all): a query is answered by a worker replaying the run."""
+    if pollers == 0:
+        return None
+    try:
+        return await _call(
+            handle.query(
+                query,
+                *query_args,
+                result_type=result_type,
+                rpc_timeout=timedelta(seconds=QUERY_SECONDS),
+            ),
+            handle.id,
+        )
+    except RPCError as e:
+        if e.status in _UNANSWERED:
+            return None
+        raise
+
+
+def _no_answer(description: WorkflowExecutionDescription, pollers: int) -> str:
+    """Why the run's own state is not available, and what to do about it."""
+    queue = description.task_queue
+    if pollers == 0:
+        return (
+            f"no worker polls its task queue {queue!r}: start one with "
+            f"`AGENTIC_LOOP_TASK_QUEUE={queue} agentic-loop worker`"
+        )
+    return (
+        f"{plural(pollers, 'worker')} poll its task queue {queue!r}, but none answered "
+        f"within {QUERY_SECONDS:g} s (busy, or without this workflow's code)"
+    )
+
+
+def _server_status(description: WorkflowExecutionDescription, pollers: int) -> dict[str, Any]:
+    """What the server alone knows of a run, for when no worker answers."""
+    pending = description.raw_description.pending_workflow_task
+    waiting_since = None
+    if description.raw_description.HasField("pending_workflow_task"):
+        waiting_since = pending.original_scheduled_time.ToDatetime().isoformat() + "Z"
+    return {
+        "workflow_id": description.id,
+        "run_state": run_state(description),
+        "task_queue": description.task_queue,
+        "workers_polling": pollers,
+        "workflow_task_waiting_since": waiting_since,
+        "history_length": description.history_length,
+        "why_no_details": _no_answer(description, pollers),
+    }
+
+
+def _describe_server_status(known: dict[str, Any]) -> str:
+    lines = [
+        f"status: {known['run_state']} (as the server has it; {known['why_no_details']})",
+        f"task queue: {known['task_queue']}, history: {known['history_length']} events",
+    ]
+    if known["workflow_task_waiting_since"]:
+        lines.append(
+            f"a workflow task waits for a worker since {known['workflow_task_waiting_since']}"
+        )
+    return "\n".join(lines)
+
+
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     client = await connect(settings)
-    handle = await existing_handle(client, args.workflow_id, settings)
-    progress: AgentProgress = await _call(handle.query(AgentWorkflow.status), args.workflow_id)
-    print(to_json(progress) if args.json else _describe_status(progress))
+    handle, description = await described_handle(client, args.workflow_id, settings)
+    pollers = await _workers_polling(client, description.task_queue, settings)
+    progress: AgentProgress | None = await _ask(handle, AgentWorkflow.status, pollers=pollers)
+    if progress is None:
+        known = _server_status(description, pollers)
+        print(to_json(known) if args.json else _describe_server_status(known))
+    else:
+        print(to_json(progress) if args.json else _describe_status(progress))
     return 0
 
 
@@ -103,7 +219,12 @@ async def cmd_end(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
     client = await connect(settings)
-    handle = await existing_handle(client, args.workflow_id, settings)
+    handle, description = await described_handle(client, args.workflow_id, settings)
+    if not is_running(description):
+        # The server accepts a cancel of a closed run and does nothing with it.
+        fail(
+            f"workflow {args.workflow_id!r} has ended ({run_state(description)}): nothing to cancel"
+        )
     await _call(handle.cancel(), args.workflow_id)
     text = f"cancel requested for {args.workflow_id}"
     print(to_json({"cancelled": args.workflow_id}) if args.json else text)
@@ -112,11 +233,26 @@ async def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_transcript(args: argparse.Namespace, settings: Settings) -> int:
     client = await connect(settings)
-    await existing_handle(client, args.workflow_id, settings)
-    messages = await _call(
-        read_transcript(client, args.workflow_id, args.start, args.end), args.workflow_id
+    handle, description = await described_handle(client, args.workflow_id, settings)
+    pollers = await _workers_polling(client, description.task_queue, settings)
+    head: TranscriptPage | None = await _ask(
+        handle,
+        "transcript",
+        TranscriptRequest(start=0, end=0),
+        pollers=pollers,
+        result_type=TranscriptPage,
     )
-    for index, message in enumerate(messages, start=args.start):
+    if head is None:
+        fail(
+            f"cannot read the transcript of {args.workflow_id!r} "
+            f"({run_state(description)}): {_no_answer(description, pollers)}"
+        )
+    # Negative bounds count from the end, as in a Python slice: --from -3 is the last three.
+    start, end = slice(args.start, args.end).indices(head.total)[:2]
+    messages = await _call(
+        read_transcript(client, args.workflow_id, start, max(start, end)), args.workflow_id
+    )
+    for index, message in enumerate(messages, start=start):
         if args.json:
             print(to_json({"index": index, **dataclasses.asdict(message)}))
         else:

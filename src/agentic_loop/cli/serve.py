@@ -8,7 +8,20 @@ import os
 import signal
 import subprocess
 
-from agentic_loop.cli.common import connect, default_address, describe_provider, tools_for
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from agentic_loop.cli.common import (
+    connect,
+    default_address,
+    describe_provider,
+    encryption_text,
+    fail,
+    namespace_message,
+    namespace_missing,
+    tools_for,
+)
 from agentic_loop.config import Settings, default_db_path
 from agentic_loop.llm import provider_from_settings
 from agentic_loop.telemetry import configure_logging
@@ -18,6 +31,19 @@ from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.worker import build_worker
 
 
+async def _check_namespace(client: Client, settings: Settings) -> None:
+    """Fail before the worker exists: its own validation would say so only after the SDK's
+    core logged the refusal in its own words."""
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=settings.namespace)
+        )
+    except RPCError as e:
+        if namespace_missing(e):
+            fail(namespace_message(settings))
+        raise
+
+
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     plugin = AgentLoopPlugin(
         settings, provider=provider_from_settings(settings), tools=tools_for(args, settings)
@@ -25,9 +51,12 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings)
     client = await connect(settings, plugin)
     address = describe(client_connect_config(settings, address_override=default_address(settings)))
+    await _check_namespace(client, settings)
     worker = build_worker(client, task_queue=settings.task_queue)
+    # `address` names the namespace and the connection's security ("plaintext": no TLS);
+    # what the server keeps of the payloads is another matter, said on its own.
     print(
-        f"Worker on {address}, namespace {settings.namespace!r}, task queue "
+        f"Worker on {address}, {encryption_text(settings)}, task queue "
         f"{settings.task_queue!r}, LLM {describe_provider(plugin.provider)}, tools "
         f"{', '.join(plugin.tools.names())}. Ctrl-C stops it.",
         flush=True,
@@ -36,9 +65,15 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with worker:
-        await stop.wait()
-    await plugin.aclose()
+    try:
+        async with worker:
+            await stop.wait()
+    except RuntimeError as e:
+        if namespace_missing(e):  # the worker's validation, at its start
+            fail(namespace_message(settings))
+        raise
+    finally:
+        await plugin.aclose()
     return 0
 
 

@@ -196,8 +196,39 @@ def _explain_calculation(expr: str, value: str, korean: bool) -> str:
 
 
 def _search_summary(query: str, content: str, korean: bool) -> str:
+    if korean and content.startswith("No results found for"):
+        return f'"{query}"에 대한 검색 결과가 없습니다.'
     header = f'"{query}" 검색 결과입니다:' if korean else f'Here is what I found for "{query}":'
     return f"{header}\n{content}"
+
+
+# The workflow's words for a call that did not run (workflow/agent.py) and the calculator's for
+# its commonest refusal; a Korean answer says them in Korean.
+_REJECTED = "the call was rejected: "
+_UNAVAILABLE = "the tool is unavailable: "
+_TIMED_OUT = re.compile(r"no decision within ([\d.]+) s, so it counts as rejected")
+
+
+def _refusal(name: str | None, content: str, korean: bool) -> str:
+    """Why a tool gave no result, in the request's language. Korean keeps a person's own
+    reason for a rejection (their words, quoted); the tools' English reasons become a Korean
+    sentence, and the steps shown by the command still carry them as they were."""
+    if not korean:
+        return f"The {name} tool refused: {content}"
+    if content.startswith(_REJECTED):
+        reason = content[len(_REJECTED) :].strip()
+        timed_out = _TIMED_OUT.fullmatch(reason)
+        if timed_out:
+            return (
+                f"{name} 호출은 {timed_out[1]}초 안에 승인되지 않아 거절된 것으로 처리되었습니다."
+            )
+        said = f' 거절 사유: "{reason}".' if reason else ""
+        return f"{name} 호출이 승인되지 않아 실행하지 않았습니다.{said}"
+    if content.startswith(_UNAVAILABLE):
+        return f"{name} 도구를 지금 사용할 수 없어 결과를 얻지 못했습니다."
+    if content.startswith("division by zero"):
+        return f"{name} 도구가 계산을 거절했습니다: 0으로 나눌 수 없습니다."
+    return f"{name} 도구가 요청을 처리하지 못했습니다."
 
 
 def _arguments_of(result: Message, messages: list[Message]) -> dict[str, str]:
@@ -270,17 +301,15 @@ class RuleBasedLLM:
         for result in results:
             args = _arguments_of(result, messages)
             if result.is_error:
-                parts.append(
-                    f"{result.name} 도구가 요청을 거절했습니다: {result.content}"
-                    if korean
-                    else f"The {result.name} tool refused: {result.content}"
-                )
+                parts.append(_refusal(result.name, result.content, korean))
             elif result.name == "calculator":
                 parts.append(
                     _explain_calculation(args.get("expression", "?"), result.content, korean)
                 )
             elif result.name == "web_search":
                 parts.append(_search_summary(args.get("query", ""), result.content, korean))
+            elif korean:
+                parts.append(f"{result.name} 도구의 결과입니다:\n{result.content}")
             else:
                 parts.append(f"{result.name}: {result.content}")
         return "\n\n".join(parts)
