@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from cli_support import run_cli
 
+SCRIPTS = Path(__file__).resolve().parents[2] / "fixtures" / "scripts"
+FAILOVER_SCRIPTS = ("failover_primary.json", "failover_fallback.json")
+
 USER_MODULE = '''
 from agentic_loop import LLMTurn, ToolCall, ToolContext, tool
 
@@ -114,3 +117,20 @@ async def test_an_unknown_tools_module_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
     assert "no_such_module_xyz" in done.stderr
+
+
+async def test_run_fails_over_between_providers_and_says_what_it_cost(tmp_path: Path) -> None:
+    """AGENTIC_LOOP_LLM naming two providers: the first (scripted, always 503) gives way to
+    the second on its third attempt, and the summary names the move and the run's price
+    (from AGENTIC_LOOP_PRICES)."""
+    chain = ",".join(f"scripted:{SCRIPTS / name}" for name in FAILOVER_SCRIPTS)
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"script": {"input": 1000.0, "output": 1000.0}}))
+    done = await run_cli(
+        "run", "What is 5 + 3?", AGENTIC_LOOP_LLM=chain, AGENTIC_LOOP_PRICES=str(prices)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "5 + 3 = 8." in done.stdout
+    assert "[failover] turn 1: scripted:" in done.stdout
+    assert "failover_fallback.json" in done.stdout
+    assert "$" in done.stdout.split("[completed]")[1]

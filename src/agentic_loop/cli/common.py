@@ -389,8 +389,15 @@ def print_result(result: AgentResult, out: TextIO) -> None:
     turns = plural(answered_turns(result), "LLM turn")
     calls = plural(result.tool_calls, "tool call")
     tokens = plural(result.usage.total_tokens, "token")
+    # A priced run says what it cost; the fakes cost nothing and would only add noise.
+    cost = f", ${result.cost_usd:.4f}" if result.cost_usd else ""
+    moved = "".join(
+        f"\n[failover] turn {f.turn}: {f.from_provider} -> {f.to_provider} ({f.reason})"
+        for f in result.failovers
+    )
     print(
-        f"\n[{result.status.value}] {turns}, {calls}, {tokens} · workflow {result.workflow_id}",
+        f"\n[{result.status.value}] {turns}, {calls}, {tokens}{cost} · workflow "
+        f"{result.workflow_id}{moved}",
         file=out,
     )
 
