@@ -122,11 +122,19 @@ class LLMActivities:
     def _provider(self, request: LLMRequest) -> tuple[str, LLMProvider, str | None]:
         """The provider the workflow asks for, its name, and the one after it, if any."""
         if not isinstance(self.provider, ProviderChain):
-            return self.provider.name, self.provider, None
+            if request.provider not in (None, self.provider.name):
+                raise ApplicationError(
+                    f"this worker has no provider {request.provider!r}; it has "
+                    f"{self.provider.name!r} (set AGENTIC_LOOP_LLM to a list of providers)",
+                    type="LLM_NO_SUCH_PROVIDER",
+                )
+            return self.provider.name, self.provider, request.next_provider
         try:
             name, provider = self.provider.get(request.provider)
         except KeyError as e:
             raise ApplicationError(str(e.args[0]), type="LLM_NO_SUCH_PROVIDER") from None
+        if request.next_provider is not None:
+            return name, provider, request.next_provider  # the input orders the providers
         return name, provider, self.provider.next_after(name)
 
     async def _inline_results(self, request: LLMRequest, turn: LLMTurn) -> list[ToolResult]:

@@ -140,6 +140,9 @@ class AgentInput:
     # End the run (status max_cost) once its LLM turns have cost this many US dollars, by the
     # worker's price table; None for no budget in dollars.
     max_cost_usd: float | None = None
+    # Providers of the worker's chain to use, in order of failover ("anthropic", "openai");
+    # empty: the worker's own order (AGENTIC_LOOP_LLM=openai,anthropic).
+    llm_providers: list[str] = field(default_factory=list)
     # Continue-as-new once history has this many events (None: when Temporal suggests it).
     continue_as_new_after_events: int | None = None
     # Set only by the workflow itself, on continue-as-new.
@@ -229,6 +232,9 @@ class LLMRequest:
     inline_tools: list[str] = field(default_factory=list)
     # Which of the worker's providers to ask (after a failover); None: its first.
     provider: str | None = None
+    # The one to move to if this call fails for good, when the input orders the providers
+    # (AgentInput.llm_providers); None: the worker's chain says.
+    next_provider: str | None = None
 
 
 @dataclass

@@ -17,10 +17,11 @@ from agentic_loop.llm.anthropic import AnthropicProvider
 from agentic_loop.llm.failover import ProviderChain
 from agentic_loop.llm.openai import OpenAIProvider
 from agentic_loop.llm.scripted import ScriptedLLM
-from agentic_loop.types import AgentStatus
+from agentic_loop.types import AgentStatus, RetrySettings
 from support import FIXTURES, RunAgent, until_status
 
 SEED = "What is 5 + 3?"
+ONCE = RetrySettings(maximum_attempts=1)
 KOREAN_SEED = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
 
 
@@ -212,3 +213,24 @@ async def test_a_conversation_moves_cleanly_between_providers(run_agent: RunAgen
     [result] = answered["content"]
     assert (result["type"], result["tool_use_id"]) == ("tool_result", tool_use["id"])
     assert "84" in json.dumps(result)
+
+
+async def test_the_input_can_order_the_providers(run_agent: RunAgent) -> None:
+    """AgentInput.llm_providers puts the worker's second provider first: the first call goes
+    to it, and when it fails for good the run moves to the one the input names next."""
+    first = _down(401)
+    chain = ProviderChain([("openai", _answers()), ("anthropic", first)])
+    run = await run_agent(chain, goal=SEED, llm_providers=["anthropic", "openai"])
+    assert run.result.status == AgentStatus.COMPLETED
+    assert len(first.requests) == 1
+    assert [(f.from_provider, f.to_provider) for f in run.result.failovers] == [
+        ("anthropic", "openai")
+    ]
+
+
+async def test_a_provider_the_worker_lacks_is_a_clear_failure(run_agent: RunAgent) -> None:
+    """An input naming a provider this worker does not have fails its calls saying which
+    providers it has, instead of asking another one silently."""
+    run = await run_agent(_answers(), goal=SEED, llm_providers=["anthropic"], llm_retry=ONCE)
+    assert run.result.status == AgentStatus.FAILED
+    assert "this worker has no provider 'anthropic'" in (run.result.error or "")

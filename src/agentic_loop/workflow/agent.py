@@ -214,8 +214,8 @@ class AgentWorkflow:
             conversation_id=state.conversation_id,
             recorded=recorded,
             inline_tools=[t for t in self._input.inline_tools if self._inline(t)],
-            provider=state.provider,
         )
+        request.provider, request.next_provider = self._providers()
         state.sent = state.total
         while True:
             shown = request.model or request.provider
@@ -231,10 +231,23 @@ class AgentWorkflow:
                 _raise_if_cancelled(e)
                 if not self._fail_over(e):
                     raise
-                request = dataclasses.replace(request, provider=state.provider, model=None)
+                provider, next_provider = self._providers()
+                request = dataclasses.replace(
+                    request, model=None, provider=provider, next_provider=next_provider
+                )
         state.usage = state.usage + turn.usage
         state.cost_usd += turn.cost_usd
         return turn
+
+    def _providers(self) -> tuple[str | None, str | None]:
+        """Which provider the next call asks for, and (when the input orders them) which one
+        it would move to: the current one after failovers, else the input's first."""
+        order = self._input.llm_providers
+        current = self._state.provider or (order[0] if order else None)
+        if current not in order:
+            return current, None
+        following = order[order.index(current) + 1 :]
+        return current, following[0] if following else None
 
     def _fail_over(self, error: ActivityError) -> bool:
         moved = fail_over(self._state, error)
