@@ -30,8 +30,15 @@ from agentic_loop.worker import build_worker
 from support import FIXTURES
 
 SRC = Path(agentic_loop.__file__).parent
-# Calls that make a client, a worker or a replayer; each must be handed the plugin.
-BUILDERS = {"Client.connect", "Client", "Replayer", "start_local", "start_time_skipping"}
+# The SDK's calls that make a client or a replayer; each must be handed the plugin. (Our own
+# start_dev_server / start_time_skipping are the wrappers that do so.)
+BUILDERS = {
+    "Client.connect",
+    "Client",
+    "Replayer",
+    "WorkflowEnvironment.start_local",
+    "WorkflowEnvironment.start_time_skipping",
+}
 
 
 def _calls(path: Path) -> list[tuple[str, ast.Call]]:
@@ -39,8 +46,7 @@ def _calls(path: Path) -> list[tuple[str, ast.Call]]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
-            name = ast.unparse(node.func).removeprefix("WorkflowEnvironment.")
-            found.append((name, node))
+            found.append((ast.unparse(node.func), node))
     return found
 
 

@@ -1,26 +1,16 @@
-"""Fixtures: a notes database of each test's own, and agents on a time-skipping server."""
+"""Fixtures: a notes database of each test's own, and the plugin the agentic-loop test kit
+runs agents with (its fixtures `run_agent`, `agents` and `agent_env` come with agentic-loop:
+installing it registers them with pytest)."""
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
-from agentic_loop import (
-    AgentInput,
-    AgentLoopPlugin,
-    AgentWorkflow,
-    ScriptedLLM,
-    Settings,
-    start_time_skipping,
-)
-from temporalio.worker import Worker
+from agentic_loop import AgentLoopPlugin, Settings
 
 from notes_agent.tools import TOOLS
-from notes_support import Handle, NotesDB, StartAgent
+from notes_support import NotesDB
 
 
 @pytest.fixture(autouse=True)
@@ -32,26 +22,9 @@ def notes_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> NotesDB:
     return NotesDB(path)
 
 
-@pytest_asyncio.fixture
-async def start_agent() -> AsyncIterator[StartAgent]:
-    """Start an agent on a time-skipping server of its own (it starts in a tenth of a second),
-    served by a plain Worker: the plugin gives it the workflow and the activities of the
-    scripted model and the notes tools. Workers and servers stop when the test ends."""
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def start(llm: ScriptedLLM, agent_input: AgentInput) -> Handle:
-            # Settings() rather than the environment's: a tester's AGENTIC_LOOP_* or
-            # TEMPORAL_* variables must not change what the test runs.
-            plugin = AgentLoopPlugin(Settings(), provider=llm, tools=TOOLS)
-            env = await start_time_skipping(plugin)
-            stack.push_async_callback(env.shutdown)
-            task_queue = f"notes-{uuid.uuid4()}"
-            await stack.enter_async_context(Worker(env.client, task_queue=task_queue))
-            return await env.client.start_workflow(
-                AgentWorkflow.run,
-                agent_input,
-                id=f"notes-{uuid.uuid4()}",
-                task_queue=task_queue,
-            )
-
-        yield start
+@pytest.fixture(scope="session")
+def agent_plugin() -> AgentLoopPlugin:
+    """The kit's workers serve the notes tools, and its replays judge histories with this
+    plugin too. Settings() rather than the environment's: a tester's AGENTIC_LOOP_* or
+    TEMPORAL_* variables must not change what the tests run."""
+    return AgentLoopPlugin(Settings(), tools=TOOLS)

@@ -8,18 +8,12 @@ import shutil
 import sqlite3
 import subprocess
 import sysconfig
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from agentic_loop import AgentInput, AgentResult, ScriptedLLM
-from temporalio.client import WorkflowHandle
-
 DATA = Path(__file__).parent / "data"
-
-Handle = WorkflowHandle[Any, AgentResult]
-# The `start_agent` fixture: a scripted model and an input in, the started agent's handle out.
-StartAgent = Callable[[ScriptedLLM, AgentInput], Awaitable[Handle]]
+# Recorded from real runs of scenarios.py by record_histories.py; replayed by test_notes_replay.
+HISTORIES = Path(__file__).parent / "histories"
 
 
 class NotesDB:
