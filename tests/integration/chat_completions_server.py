@@ -1,151 +1,30 @@
-"""A local stand-in for the Chat Completions API: real HTTP on 127.0.0.1, scripted answers.
-
-It speaks just enough of `POST /v1/chat/completions` for the OpenAI SDK: each request gets the
-next scripted reply (a recorded body from fixtures/openai/, an error status, any headers), and
-every request is kept so a test can read what the agent sent and when.
-"""
+"""A local stand-in for the Chat Completions API (`POST /v1/chat/completions`), enough of it
+for the OpenAI SDK, serving recorded bodies of fixtures/openai/ (scripted_http.py)."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "openai"
+import scripted_http
+from scripted_http import ReceivedRequest, ScriptedServer
+
+FIXTURES = scripted_http.FIXTURES / "openai"
 COMPLETIONS_PATH = "/v1/chat/completions"
 
-
-@dataclass
-class Reply:
-    """One scripted answer: a dict is sent as JSON, a str as HTML (like a proxy's error page)."""
-
-    status: int = 200
-    body: dict[str, Any] | str = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def fixture(cls, name: str, status: int = 200, **headers: str) -> Reply:
-        """A recorded body from fixtures/openai/ (NAME.json, else NAME.html)."""
-        path = FIXTURES / f"{name}.json"
-        if path.exists():
-            return cls(status, json.loads(path.read_text(encoding="utf-8")), headers)
-        return cls(status, (FIXTURES / f"{name}.html").read_text(encoding="utf-8"), headers)
+__all__ = ["COMPLETIONS_PATH", "FIXTURES", "ChatCompletionsServer", "ReceivedRequest", "Reply"]
 
 
-@dataclass
-class ReceivedRequest:
-    path: str
-    headers: dict[str, str]
-    body: Any
-    # time.monotonic() on arrival: the gap between two requests shows the client's back-off.
-    at: float
+class Reply(scripted_http.Reply):
+    folder: ClassVar = FIXTURES
 
 
-def _error(message: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": "invalid_request_error", "param": None}}
+class ChatCompletionsServer(ScriptedServer):
+    route = COMPLETIONS_PATH
 
-
-class ChatCompletionsServer:
-    """Serves the scripted replies in order, one per request, on a free port of 127.0.0.1.
-
-    When the script runs out, requests get a 400 that says so: non-retryable, so a test whose
-    agent asks more than expected fails quickly and with a reason, not after every retry.
-    """
-
-    def __init__(self, replies: Iterable[Reply]) -> None:
-        self._replies = list(replies)
-        self._lock = threading.Lock()
-        self._requests: list[ReceivedRequest] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+    def error(self, message: str) -> dict[str, Any]:
+        return {"error": {"message": message, "type": "invalid_request_error", "param": None}}
 
     @property
     def base_url(self) -> str:
         """What OPENAI_BASE_URL should be set to."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    @property
-    def requests(self) -> list[ReceivedRequest]:
-        with self._lock:
-            return list(self._requests)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> ChatCompletionsServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _next_reply(self, request: ReceivedRequest) -> Reply:
-        with self._lock:
-            self._requests.append(request)
-            number = len(self._requests)
-            if request.path != COMPLETIONS_PATH:
-                message = f"no route {request.path}; only POST {COMPLETIONS_PATH} is served"
-                return Reply(404, _error(message))
-            if not self._replies:
-                message = f"the test server's script has no reply for request {number}"
-                return Reply(400, _error(message))
-            return self._replies.pop(0)
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length)
-                try:
-                    body: Any = json.loads(raw) if raw else None
-                except json.JSONDecodeError:
-                    body = raw.decode("utf-8", "replace")
-                received = ReceivedRequest(
-                    path=self.path,
-                    headers={k.lower(): v for k, v in self.headers.items()},
-                    body=body,
-                    at=time.monotonic(),
-                )
-                self._send(server._next_reply(received))
-
-            def _send(self, reply: Reply) -> None:
-                if isinstance(reply.body, str):
-                    data = reply.body.encode("utf-8")
-                    content_type = "text/html; charset=utf-8"
-                else:
-                    data = json.dumps(reply.body).encode("utf-8")
-                    content_type = "application/json"
-                self.send_response(reply.status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(data)))
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # the test reads `requests`; a line per request on stderr is noise
-
-        return Handler
+        return f"{self.origin}/v1"
