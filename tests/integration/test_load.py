@@ -80,4 +80,7 @@ async def test_two_hundred_concurrent_conversations_with_faults_all_complete(
     assert faults > CONVERSATIONS / 4
     assert refusals > CONVERSATIONS / 5
     retried = sum(1 for s in scripts.values() for r in s.requests if r.attempt > 1)
-    assert retried == faults
+    # Every injected fault was met and retried. A machine too busy to heartbeat within 10 s
+    # (seen in CI: workflow tasks over 5 s) times out a few more attempts, which Temporal
+    # retries as it should: more retries than faults is load, fewer would be a lost fault.
+    assert retried >= faults
