@@ -97,11 +97,11 @@ class LLMActivities:
         try:
             turn = await heartbeating(provider.complete(completion))
         except ProviderError as e:
-            details = failover_details(name, next_provider) if next_provider else None
-            outage = next_provider is not None and is_outage(e, activity.info().attempt)
-            if details is None:
+            if next_provider is None:
                 raise_as_activity_error(e)
-            raise_as_activity_error(e, details, final=outage)
+            # With somewhere to go, an outage ends this provider's retries at once.
+            final = is_outage(e, activity.info().attempt)
+            raise_as_activity_error(e, failover_details(name, next_provider), final=final)
         turn.provider = name
         turn.cost_usd = self.prices.cost(turn.model or completion.model or "", turn.usage)
         self.cache.remember(

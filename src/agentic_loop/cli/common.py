@@ -59,8 +59,6 @@ POLL_SECONDS = 0.2
 # How long a one-off command waits for a query before answering from the server alone: a
 # query needs a worker, and without one the server holds it for ~30 s and then gives up.
 QUERY_SECONDS = 5.0
-# The end of connect_client's message, right only where an embedded server is an option.
-_EMBEDDED_HINT = ", or unset TEMPORAL_ADDRESS to use an embedded server."
 
 
 class CLIError(Exception):
@@ -100,15 +98,13 @@ async def connect(
     `embedded_option`: the command would start an embedded server without TEMPORAL_ADDRESS."""
     try:
         return await connect_client(
-            settings, address_override=default_address(settings), plugin=plugin
+            settings,
+            address_override=default_address(settings),
+            plugin=plugin,
+            embedded_option=embedded_option,
         )
     except TemporalUnreachable as e:
-        message = str(e)
-        # Unsetting the variable helps only where it is set and the command (run, chat) can
-        # start a server of its own; anywhere else the advice sends a person the wrong way.
-        if not (embedded_option and settings.temporal_address) and message.endswith(_EMBEDDED_HINT):
-            message = message[: -len(_EMBEDDED_HINT)] + "."
-        raise CLIError(message) from None
+        raise CLIError(str(e)) from None
 
 
 def new_workflow_id(prefix: str = "agent") -> str:

@@ -87,11 +87,13 @@ async def connect_client(
     tracer_provider: TracerProvider | None = None,
     timeout_seconds: float = CONNECT_TIMEOUT_SECONDS,
     plugin: AgentLoopPlugin | None = None,
+    embedded_option: bool = False,
 ) -> Client:
     """A client of the configured Temporal, with `plugin` (an AgentLoopPlugin of `settings`
     unless given: converter, interceptors, runtime, and for its workers the workflow and
     activities); or, within `timeout_seconds`, TemporalUnreachable naming the address (the SDK
-    alone would keep retrying)."""
+    alone would keep retrying). `embedded_option`: the caller starts an embedded server when
+    no address is configured, so the message may suggest unsetting it."""
     if plugin is None:
         plugin = AgentLoopPlugin(settings, tracer_provider=tracer_provider)
     settings = plugin.settings
@@ -104,8 +106,15 @@ async def connect_client(
         )
     except (TimeoutError, RuntimeError, OSError, RPCError) as e:
         reason = str(e).splitlines()[0] if str(e) else f"no answer in {timeout_seconds:g} s"
+        # Unsetting the variable helps only where it is set and the caller (`run`, `chat`)
+        # would then start a server of its own; anywhere else it sends a person the wrong way.
+        embedded = (
+            ", or unset TEMPORAL_ADDRESS to use an embedded server"
+            if embedded_option and settings.temporal_address
+            else ""
+        )
         raise TemporalUnreachable(
             f"cannot reach Temporal at {describe(config)}: {reason}. Check TEMPORAL_ADDRESS "
-            "(or the temporal.toml profile), start a server with `agentic-loop server`, or "
-            "unset TEMPORAL_ADDRESS to use an embedded server."
+            f"(or the temporal.toml profile) or start a server with `agentic-loop server`"
+            f"{embedded}."
         ) from e
