@@ -58,6 +58,7 @@ PASSTHROUGH_MODULES = (
     "agentic_loop.workflow.inbox",
     "agentic_loop.workflow.options",
     "agentic_loop.workflow.policies",
+    "agentic_loop.workflow.reports",
     "agentic_loop.workflow.state",
 )
 

@@ -49,13 +49,12 @@ with workflow.unsafe.imports_passed_through():
         DEFAULT_SYSTEM_PROMPT,
         EMPTY_REPLY_NUDGE,
         MAX_EMPTY_REPLIES,
-        RESULT_TRANSCRIPT_CHARS,
         failure_message,
         goal_problem,
-        newest_that_fit,
         refusal,
         tool_summary,
     )
+    from agentic_loop.workflow.reports import progress_of, result_of
     from agentic_loop.workflow.state import ConversationState, should_continue_as_new
 
 WORKFLOW_NAME = "AgentWorkflow"
@@ -345,23 +344,7 @@ class AgentWorkflow:
     def _finish(self, status: AgentStatus, answer: str, error: str | None = None) -> AgentResult:
         self._status = status
         self._phase = "done"
-        state = self._state
-        kept = newest_that_fit(state.transcript, RESULT_TRANSCRIPT_CHARS)
-        return AgentResult(
-            answer=answer,
-            status=status,
-            workflow_id=workflow.info().workflow_id,
-            turns=state.turns,
-            tool_calls=state.tool_calls,
-            usage=state.usage,
-            error=error,
-            transcript_length=state.total,
-            transcript=kept,
-            transcript_start=state.total - len(kept),
-            requests=state.requests,
-            cost_usd=state.cost_usd,
-            failovers=list(state.failovers),
-        )
+        return result_of(self._state, status, answer, error, workflow.info().workflow_id)
 
     # ---- messages from outside --------------------------------------------------------------
     # Handler names are recorded in history and used by every client: they are given as
@@ -410,26 +393,13 @@ class AgentWorkflow:
 
     @workflow.query(name="status")
     def status(self) -> AgentProgress:
-        state = self._state
-        budget = self._input.max_total_tokens
-        dollars = self._input.max_cost_usd
-        return AgentProgress(
+        return progress_of(
+            self._state,
+            self._input,
             status=self._status,
             phase=self._phase,
-            turns=state.turns,
-            tool_calls=state.tool_calls,
-            usage=state.usage,
-            transcript_length=state.total,
-            chat=self._input.chat,
-            requests=state.requests,
-            pending_tool_calls=list(self._pending.values()),
-            awaiting_approval=list(self._approvals.awaiting.values()),
-            turns_left=max(0, self._input.max_turns - state.request_turns),
-            tokens_left=None if budget is None else max(0, budget - state.usage.total_tokens),
-            cost_usd=state.cost_usd,
-            cost_left_usd=None if dollars is None else max(0.0, dollars - state.cost_usd),
-            provider=state.provider,
-            failovers=list(state.failovers),
+            pending=list(self._pending.values()),
+            awaiting=list(self._approvals.awaiting.values()),
         )
 
 
