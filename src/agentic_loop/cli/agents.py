@@ -20,15 +20,12 @@ from agentic_loop.cli.common import (
     agent_input,
     await_result,
     connect,
-    describe_provider,
     existing_handle,
-    exit_code,
     local_agent,
     new_workflow_id,
-    print_result,
     start_agent,
-    to_json,
 )
+from agentic_loop.cli.output import describe_provider, exit_code, print_result, to_json
 from agentic_loop.cli.steps import StepPrinter
 from agentic_loop.config import DEFAULT_NAMESPACE, Settings
 from agentic_loop.types import AgentInput, AgentProgress, ToolCall

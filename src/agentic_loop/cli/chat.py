@@ -20,14 +20,11 @@ from agentic_loop.cli.common import (
     Handle,
     LocalAgent,
     agent_input,
-    describe_provider,
-    exit_code,
     local_agent,
     new_workflow_id,
-    print_result,
     start_agent,
-    to_json,
 )
+from agentic_loop.cli.output import describe_provider, exit_code, print_result, to_json
 from agentic_loop.cli.steps import StepPrinter
 from agentic_loop.config import Settings
 from agentic_loop.types import AgentProgress, AgentStatus, ApprovalRequest, Reply, UserMessage

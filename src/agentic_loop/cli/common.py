@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import json
 import logging
 import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
@@ -27,6 +25,7 @@ from temporalio.client import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.config import Settings
 from agentic_loop.llm import LLMProvider, provider_from_settings
@@ -49,7 +48,7 @@ from agentic_loop.temporal.connection import (
 )
 from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.tools import ToolRegistry, build_registry
-from agentic_loop.types import AgentInput, AgentResult, AgentStatus, Message
+from agentic_loop.types import AgentInput, AgentResult
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow
 from agentic_loop.workflow.policies import goal_problem
@@ -182,9 +181,19 @@ async def temporal_for_run(
         client = await connect(settings, plugin, embedded_option=True)
         yield client, describe(client_connect_config(settings))
         return
-    # The dev server inherits our stdout and prints a banner on it (its address, a metrics
-    # port): `--json` output must be the result alone, and the address is ours to show, so it
-    # starts with stdout on /dev/null. Its errors still reach stderr.
+    async with embedded_server(plugin, settings.namespace, db_filename) as env:
+        kept = f"history in {db_filename}" if db_filename else "ephemeral"
+        yield env.client, f"embedded dev server on {target_of(env.client)} ({kept})"
+
+
+@contextlib.asynccontextmanager
+async def embedded_server(
+    plugin: AgentLoopPlugin, namespace: str = "default", db_filename: str | None = None
+) -> AsyncIterator[WorkflowEnvironment]:
+    """An embedded dev server for as long as the block runs. It inherits our stdout and
+    prints a banner on it (its address, a metrics port): `--json` output must be the result
+    alone, and the address is ours to show, so it starts with stdout on /dev/null. Its errors
+    still reach stderr."""
     sys.stdout.flush()
     saved_stdout = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -192,15 +201,13 @@ async def temporal_for_run(
     os.close(devnull)
     try:
         env = await embedded.start_dev_server(
-            namespace=settings.namespace, db_filename=db_filename, plugin=plugin
+            namespace=namespace, db_filename=db_filename, plugin=plugin
         )
     finally:
         os.dup2(saved_stdout, 1)
         os.close(saved_stdout)
     try:
-        kept = f"history in {db_filename}" if db_filename else "ephemeral"
-        where = f"embedded dev server on {target_of(env.client)} ({kept})"
-        yield env.client, where
+        yield env
     finally:
         await env.shutdown()
 
@@ -347,62 +354,3 @@ async def await_result(handle: Handle) -> AgentResult:
     except WorkflowFailureError as e:
         cause = e.cause
         fail(f"workflow {handle.id} failed: {cause if cause is not None else e}")
-
-
-def to_json(value: Any) -> str:
-    """A payload dataclass (or a plain dict) as one line of JSON, text as it is written."""
-    is_payload = dataclasses.is_dataclass(value) and not isinstance(value, type)
-    data = dataclasses.asdict(value) if is_payload else value
-    return json.dumps(data, ensure_ascii=False, default=str)
-
-
-def describe_provider(provider: LLMProvider) -> str:
-    return f"{provider.name} (model {provider.default_model})"
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def answered_turns(result: AgentResult) -> int:
-    """The LLM turns that answered. `turns` counts every turn begun, and a run that failed or
-    was cancelled while the LLM was asked (a 401 on the first call, say) began one that never
-    answered: then the last message is not the assistant's."""
-    last: Message | None = result.transcript[-1] if result.transcript else None
-    unanswered = result.status in (AgentStatus.FAILED, AgentStatus.CANCELLED) and (
-        last is None or last.role != "assistant"
-    )
-    return max(0, result.turns - 1) if unanswered else result.turns
-
-
-def print_result(result: AgentResult, out: TextIO) -> None:
-    print("", file=out)
-    print("Answer:" if result.answer else f"No answer ({result.status.value}).", file=out)
-    if result.answer:
-        print(result.answer, file=out)
-    if result.error:
-        print(f"Error: {result.error}", file=out)
-    turns = plural(answered_turns(result), "LLM turn")
-    calls = plural(result.tool_calls, "tool call")
-    tokens = plural(result.usage.total_tokens, "token")
-    # A priced run says what it cost; the fakes cost nothing and would only add noise.
-    cost = f", ${result.cost_usd:.4f}" if result.cost_usd else ""
-    moved = "".join(
-        f"\n[failover] turn {f.turn}: {f.from_provider} -> {f.to_provider} ({f.reason})"
-        for f in result.failovers
-    )
-    print(
-        f"\n[{result.status.value}] {turns}, {calls}, {tokens}{cost} · workflow "
-        f"{result.workflow_id}{moved}",
-        file=out,
-    )
-
-
-def exit_code(result: AgentResult) -> int:
-    """0 for a goal reached or a conversation ended by its person; 1 for any other ending."""
-    return 0 if result.status in (AgentStatus.COMPLETED, AgentStatus.ENDED) else 1
-
-
-def shorten(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -25,10 +25,9 @@ from agentic_loop.cli.common import (
     existing_handle,
     fail,
     is_running,
-    plural,
     run_state,
-    to_json,
 )
+from agentic_loop.cli.output import plural, to_json
 from agentic_loop.config import Settings
 from agentic_loop.transcript.reader import read_transcript
 from agentic_loop.types import (

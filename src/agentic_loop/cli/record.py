@@ -3,48 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from temporalio.testing import WorkflowEnvironment
-
-from agentic_loop.cli.common import fail, tools_for
+from agentic_loop.cli.common import embedded_server, fail, tools_for
 from agentic_loop.config import Settings
-from agentic_loop.testing.record import (
-    RecordError,
+from agentic_loop.temporal.plugin import AgentLoopPlugin
+from agentic_loop.testing.record import RecordError
+from agentic_loop.testing.record_scripts import (
     ScenarioScript,
     existing_histories,
     load_scenario_script,
     record_scripts,
 )
-
-
-@contextlib.asynccontextmanager
-async def _embedded_server(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
-    """A dev server for as long as the recording takes, whatever TEMPORAL_ADDRESS says: a
-    recording must not depend on whose server it ran on. The server prints a banner on our
-    stdout, where only the command's own lines belong, so it starts with stdout on /dev/null."""
-    from agentic_loop.temporal.dev_server import start_dev_server
-    from agentic_loop.temporal.plugin import AgentLoopPlugin
-
-    sys.stdout.flush()
-    saved_stdout = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
-    try:
-        env = await start_dev_server(plugin=AgentLoopPlugin(settings))
-    finally:
-        os.dup2(saved_stdout, 1)
-        os.close(saved_stdout)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 def _scripts(args: argparse.Namespace) -> tuple[list[ScenarioScript], Path]:
@@ -73,7 +45,7 @@ async def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     failed = 0
     # Only the tools come from the environment: no codec key seals a recording (it must
     # replay on any machine), and no tracing header enters it.
-    async with _embedded_server(Settings()) as env:
+    async with embedded_server(AgentLoopPlugin(Settings())) as env:
         try:
             async for outcome in record_scripts(
                 env.client,

@@ -15,13 +15,13 @@ from temporalio.service import RPCError
 from agentic_loop.cli.common import (
     connect,
     default_address,
-    describe_provider,
     encryption_text,
     fail,
     namespace_message,
     namespace_missing,
     tools_for,
 )
+from agentic_loop.cli.output import describe_provider
 from agentic_loop.config import Settings, default_db_path
 from agentic_loop.llm import provider_from_settings
 from agentic_loop.telemetry import configure_logging

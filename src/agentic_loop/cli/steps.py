@@ -10,7 +10,8 @@ from typing import TextIO
 from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError
 
-from agentic_loop.cli.common import POLL_SECONDS, Handle, shorten
+from agentic_loop.cli.common import POLL_SECONDS, Handle
+from agentic_loop.cli.output import shorten
 from agentic_loop.types import Message, TranscriptPage, TranscriptRequest
 from agentic_loop.workflow import AgentWorkflow
 

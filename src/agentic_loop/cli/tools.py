@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from agentic_loop.cli.common import to_json, tools_for
+from agentic_loop.cli.common import tools_for
+from agentic_loop.cli.output import to_json
 from agentic_loop.config import Settings
 from agentic_loop.tools import describe_tools
 
