@@ -240,8 +240,21 @@ def test_the_schema_job_creates_and_upgrades_both_databases(tmp_path: Path) -> N
 def test_the_namespace_job_creates_only_a_missing_namespace(tmp_path: Path) -> None:
     """When `namespace describe` fails the job creates the namespace with the retention of
     .env; when it succeeds, the job creates nothing."""
-    missing = 'case "$*" in *describe*) exit 1;; esac'
+    missing = 'case "$*" in *"namespace describe"*) exit 1;; esac'
     calls = _run_job("temporal-namespace", {"temporal": missing}, tmp_path / "missing")
-    assert calls[-1] == "temporal operator namespace create -n default --retention 72h"
+    assert "temporal operator namespace create -n default --retention 72h" in calls
     calls = _run_job("temporal-namespace", {"temporal": "exit 0"}, tmp_path / "present")
-    assert not [c for c in calls if " create " in c]
+    assert not [c for c in calls if "namespace create" in c]
+
+
+def test_the_namespace_job_registers_agent_status_once(tmp_path: Path) -> None:
+    """The job creates the AgentStatus Keyword search attribute in the namespace when the
+    namespace's list lacks it, and leaves it alone when the list has it."""
+    calls = _run_job("temporal-namespace", {"temporal": "exit 0"}, tmp_path / "missing")
+    create = (
+        "temporal operator search-attribute create -n default --name AgentStatus --type Keyword"
+    )
+    assert calls[-1] == create
+    listed = 'case "$*" in *"search-attribute list"*) echo "  AgentStatus  Keyword";; esac'
+    calls = _run_job("temporal-namespace", {"temporal": listed}, tmp_path / "present")
+    assert not [c for c in calls if "search-attribute create" in c]

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.scripted import ScriptedLLM
+from agentic_loop.outcome import agent_result
 from agentic_loop.transcript import reader as transcript_reader
 from agentic_loop.types import (
     AgentInput,
@@ -257,13 +258,15 @@ class BlockingLLM:
 async def test_cancelling_during_an_llm_call_stops_it_and_ends_cancelled(
     own_agents: Any,
 ) -> None:
-    """Cancel reaches the in-flight LLM call (through its heartbeat) and the run ends with
-    status cancelled and the transcript so far."""
+    """Cancel reaches the in-flight LLM call (through its heartbeat), the execution ends
+    cancelled, and the agent's result (status cancelled, the transcript so far) is still
+    read back."""
     llm = BlockingLLM()
     handle = await own_agents.start(llm, AgentInput(goal="think hard"))
     await asyncio.wait_for(llm.started.wait(), 20)
     await handle.cancel()
-    result = await handle.result()
+    result = await agent_result(handle)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
     assert result.status == AgentStatus.CANCELLED
     assert [m.role for m in result.transcript] == ["system", "user"]
     await asyncio.wait_for(llm.cancelled.wait(), 30)

@@ -25,6 +25,7 @@ from temporalio.workflow import NondeterminismError
 from agentic_loop.config import Settings
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.scripted import ScriptedLLM, ScriptError
+from agentic_loop.outcome import agent_result
 from agentic_loop.temporal.codec import generate_key
 from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.testing import (
@@ -345,7 +346,7 @@ async def _cancel_mid_call(env: WorkflowEnvironment) -> None:
         handle = await agents.start(llm, goal="think hard")
         await asyncio.wait_for(llm.started.wait(), 20)
         await handle.cancel()
-        result: AgentResult = await handle.result()
+        result: AgentResult = await agent_result(handle)
         assert result.status == AgentStatus.CANCELLED
 
 

@@ -27,6 +27,7 @@ from agentic_loop.cli.common import (
 from agentic_loop.cli.output import describe_provider, exit_code, print_result, to_json
 from agentic_loop.cli.steps import StepPrinter
 from agentic_loop.config import Settings
+from agentic_loop.outcome import agent_result
 from agentic_loop.types import AgentProgress, AgentStatus, ApprovalRequest, Reply, UserMessage
 from agentic_loop.workflow import AgentWorkflow
 from agentic_loop.workflow.policies import tool_summary
@@ -144,7 +145,7 @@ async def _end_at_once(handle: Handle, agent: LocalAgent, db_filename: str | Non
         task.uncancel()  # the Ctrl-C that got us here cancelled this task; this must still run
     try:
         await handle.signal(AgentWorkflow.end)
-        result = await asyncio.wait_for(handle.result(), END_SECONDS)
+        result = await asyncio.wait_for(agent_result(handle), END_SECONDS)
     except Exception:
         return (
             f"the conversation {handle.id} is left running; `agentic-loop end {handle.id}` ends it"
@@ -190,7 +191,7 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             if text.strip():
                 await chat.send(text)
             progress = await handle.query(AgentWorkflow.status)
-        result = await handle.result()
+        result = await agent_result(handle)
     if args.json:
         print(to_json(result), file=result_out)
     else:

@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.config import Settings
 from agentic_loop.llm import LLMProvider, provider_from_settings
+from agentic_loop.outcome import agent_result
 from agentic_loop.telemetry import install_log_handler
 from agentic_loop.temporal import dev_server as embedded
 from agentic_loop.temporal.codec import (
@@ -47,6 +48,7 @@ from agentic_loop.temporal.connection import (
     describe,
 )
 from agentic_loop.temporal.plugin import AgentLoopPlugin
+from agentic_loop.temporal.start_options import agent_start_options
 from agentic_loop.tools import ToolRegistry, build_registry
 from agentic_loop.types import AgentInput, AgentResult
 from agentic_loop.worker import build_worker
@@ -220,8 +222,9 @@ async def start_agent(
     client: Client, value: AgentInput, workflow_id: str, settings: Settings
 ) -> Handle:
     try:
+        options = await agent_start_options(client, settings.namespace, value.goal)
         return await client.start_workflow(
-            AgentWorkflow.run, value, id=workflow_id, task_queue=settings.task_queue
+            AgentWorkflow.run, value, id=workflow_id, task_queue=settings.task_queue, **options
         )
     except WorkflowAlreadyStartedError:
         fail(
@@ -350,7 +353,7 @@ def encryption_text(settings: Settings) -> str:
 
 async def await_result(handle: Handle) -> AgentResult:
     try:
-        return await handle.result()
+        return await agent_result(handle)
     except WorkflowFailureError as e:
         cause = e.cause
         fail(f"workflow {handle.id} failed: {cause if cause is not None else e}")

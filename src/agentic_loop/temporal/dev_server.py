@@ -9,14 +9,21 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.temporal.plugin import AgentLoopPlugin
+from agentic_loop.workflow.visibility import AGENT_STATUS
 
 # The dev server's default (20 polls/s of the transfer queue) adds ~40 ms to every workflow
 # task of a serial loop; an agent loop is exactly that.
 DEV_SERVER_DYNAMIC_CONFIG = ["history.transferProcessorMaxPollRPS=1000"]
 
+# Registered on every dev server we start, so agents started on it carry their status
+# (workflow/visibility.py) and `AgentStatus = "failed"` finds the failed ones in the UI.
+DEV_SERVER_SEARCH_ATTRIBUTES = [f"{AGENT_STATUS.name}=Keyword"]
+
 
 def dev_server_args() -> list[str]:
     args: list[str] = []
+    for attribute in DEV_SERVER_SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", attribute]
     for value in DEV_SERVER_DYNAMIC_CONFIG:
         args += ["--dynamic-config-value", value]
     return args

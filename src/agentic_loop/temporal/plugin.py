@@ -60,6 +60,7 @@ PASSTHROUGH_MODULES = (
     "agentic_loop.workflow.policies",
     "agentic_loop.workflow.reports",
     "agentic_loop.workflow.state",
+    "agentic_loop.workflow.visibility",
 )
 
 

@@ -20,6 +20,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from agentic_loop.outcome import agent_result
+from agentic_loop.temporal.start_options import agent_start_options
 from agentic_loop.testing.run import AgentRun, collect_run
 
 if TYPE_CHECKING:
@@ -126,11 +128,14 @@ class Agents:
             cache=cache,
         )
         self._workers.append((worker, asyncio.create_task(worker.run())))
+        namespace = self.client.namespace
         handle = await self.client.start_workflow(
             AgentWorkflow.run,
             agent_input,
             id=workflow_id or f"agent-{uuid.uuid4()}",
             task_queue=task_queue,
+            # As the command line starts agents: the UI's summary and AgentStatus.
+            **await agent_start_options(self.client, namespace, agent_input.goal),
         )
         self._started[handle.id] = (handle, model)
         return handle
@@ -141,7 +146,7 @@ class Agents:
         within = self.deadline if within is None else within
         try:
             async with asyncio.timeout(within):
-                result = await self._unless_a_worker_dies(handle.result())
+                result = await self._unless_a_worker_dies(agent_result(handle))
         except TimeoutError:
             raise AssertionError(
                 f"agent {handle.id} did not end within {within:g} s of wall-clock time; "

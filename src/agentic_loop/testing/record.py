@@ -38,6 +38,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from agentic_loop.llm.base import LLMProvider
+from agentic_loop.outcome import agent_result
 from agentic_loop.temporal.dev_server import temporal_cli
 from agentic_loop.tools import ToolRegistry
 from agentic_loop.tools.loading import BUILTIN_SOURCE
@@ -151,7 +152,7 @@ async def run_to_end(
             async with asyncio.timeout(run_timeout_seconds):
                 if drive is not None:
                     await drive(handle)
-                result: AgentResult = await handle.result()
+                result: AgentResult = await agent_result(handle)
         except BaseException:
             # Leave nothing running on the server that the next run could trip over.
             with contextlib.suppress(RPCError):

@@ -56,6 +56,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from agentic_loop.workflow.reports import progress_of, result_of
     from agentic_loop.workflow.state import ConversationState, should_continue_as_new
+    from agentic_loop.workflow.visibility import (
+        AGENT_FAILED,
+        OUTCOME_PATCH,
+        current_details,
+        keep_status,
+    )
 
 WORKFLOW_NAME = "AgentWorkflow"
 
@@ -93,7 +99,26 @@ class AgentWorkflow:
         # keys: the next LLM request refers to them instead of recording them again.
         self._produced: dict[int, str] = {}
         self._status = AgentStatus.RUNNING
+        self._phase_now = ""
         self._phase = "starting"
+
+    @property
+    def _phase(self) -> str:
+        return self._phase_now
+
+    @_phase.setter
+    def _phase(self, phase: str) -> None:
+        # What the UI shows as the run's current details; not recorded in history.
+        self._phase_now = phase
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        state = self._state
+        workflow.set_current_details(
+            current_details(
+                self._phase_now, state.request_turns, self._input.max_turns, state.tool_calls
+            )
+        )
 
     # ---- the loop ---------------------------------------------------------------------------
 
@@ -104,15 +129,29 @@ class AgentWorkflow:
             if problem is not None:
                 raise ApplicationError(problem, type="BadInput", non_retryable=True)
         try:
-            return await self._converse()
+            result = await self._converse()
         except _ContinueAsNew:
             await workflow.wait_condition(workflow.all_handlers_finished)
             carried = self._state.carry(workflow.info().run_id)
             workflow.continue_as_new(dataclasses.replace(input, carried=carried))
         except asyncio.CancelledError:
             # Cancelling stops the call in flight (its activity is told at its next
-            # heartbeat); the run ends with what it has, rather than as a bare cancellation.
-            return self._finish(AgentStatus.CANCELLED, self._last_assistant_text())
+            # heartbeat). The execution ends cancelled, as the operator asked; its state
+            # still answers queries. Runs recorded before returned a result instead.
+            result = self._finish(AgentStatus.CANCELLED, self._last_assistant_text())
+            if workflow.patched(OUTCOME_PATCH):
+                raise
+            return result
+        if result.status == AgentStatus.FAILED and workflow.patched(OUTCOME_PATCH):
+            # A failed agent fails its execution (the UI, metrics and alerts see it), and
+            # carries its result as the failure's detail: nothing of it is lost.
+            raise ApplicationError(
+                result.error or "the agent failed",
+                result,
+                type=AGENT_FAILED,
+                non_retryable=True,
+            )
+        return result
 
     async def _converse(self) -> AgentResult:
         state = self._state
@@ -202,6 +241,7 @@ class AgentWorkflow:
         state = self._state
         state.turns += 1
         state.request_turns += 1
+        self._show_progress()
         new_messages, recorded = state.unsent(self._produced)
         request = LLMRequest(
             turn=state.turns,
@@ -344,6 +384,7 @@ class AgentWorkflow:
     def _finish(self, status: AgentStatus, answer: str, error: str | None = None) -> AgentResult:
         self._status = status
         self._phase = "done"
+        keep_status(status)
         return result_of(self._state, status, answer, error, workflow.info().workflow_id)
 
     # ---- messages from outside --------------------------------------------------------------
