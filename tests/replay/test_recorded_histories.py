@@ -23,7 +23,8 @@ from temporalio.api.enums.v1 import EventType
 
 from agentic_loop.temporal.plugin import data_converter
 from agentic_loop.tools import default_registry
-from agentic_loop.types import AgentInput, AgentResult
+from agentic_loop.types import AgentInput, AgentResult, AgentStatus
+from agentic_loop.workflow.visibility import AGENT_FAILED, OUTCOME_PATCH
 from support import FIXTURES
 
 # Scenarios the issue asks to keep a history of; losing one must be a visible decision.
@@ -90,11 +91,24 @@ async def test_recorded_result_is_the_one_the_index_expects(path: Path) -> None:
         assert next_input.carried is not None, f"{path.name} carried no state to the next run"
         assert next_input.carried.previous_run_id == entry["run_id"]
         return
-    assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, (
-        f"{path.name} ends with {EventType.Name(last.event_type)}"
-    )
-    results = last.workflow_execution_completed_event_attributes.result.payloads
-    [result] = await converter.decode(list(results), [AgentResult])
+    if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+        # Since OUTCOME_PATCH a cancelled agent ends as a cancelled execution, which carries
+        # no result: the index's expectation was read back from the run's state.
+        assert entry["expect"]["status"] == AgentStatus.CANCELLED.value, path.name
+        assert _markers(events) == {OUTCOME_PATCH}, f"{path.name} lacks the outcome marker"
+        return
+    if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+        # Since OUTCOME_PATCH a failed agent fails its execution, its result the detail.
+        failure = last.workflow_execution_failed_event_attributes.failure
+        assert failure.application_failure_info.type == AGENT_FAILED, path.name
+        details = failure.application_failure_info.details.payloads
+        [result] = await converter.decode(list(details), [AgentResult])
+    else:
+        assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, (
+            f"{path.name} ends with {EventType.Name(last.event_type)}"
+        )
+        results = last.workflow_execution_completed_event_attributes.result.payloads
+        [result] = await converter.decode(list(results), [AgentResult])
     recorded = {
         "status": result.status.value,
         "turns": result.turns,
@@ -103,6 +117,16 @@ async def test_recorded_result_is_the_one_the_index_expects(path: Path) -> None:
         "error": result.error,
     }
     assert recorded == entry["expect"], f"{path.name} recorded a different result"
+
+
+def _markers(events: Any) -> set[str]:
+    """The patch ids a history's markers record."""
+    found = set()
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            payloads = event.marker_recorded_event_attributes.details["patch_data"].payloads
+            found.add(json.loads(payloads[0].data)["id"])
+    return found
 
 
 def test_every_history_is_indexed_and_every_entry_has_its_history() -> None:

@@ -40,6 +40,7 @@ from temporalio.service import RPCError
 from agentic_loop.llm.base import LLMProvider
 from agentic_loop.outcome import agent_result
 from agentic_loop.temporal.dev_server import temporal_cli
+from agentic_loop.temporal.start_options import agent_start_options
 from agentic_loop.tools import ToolRegistry
 from agentic_loop.tools.loading import BUILTIN_SOURCE
 from agentic_loop.types import AgentInput, AgentResult
@@ -145,8 +146,11 @@ async def run_to_end(
     runs. A run still going after `run_timeout_seconds` is terminated and TimeoutError raised."""
     task_queue = f"record-{uuid.uuid4().hex[:12]}"
     async with build_worker(client, task_queue=task_queue, provider=provider, tools=tools):
+        # Started as the command line starts agents (summary, AgentStatus where the server
+        # has it), so the history holds what production histories hold.
+        options = await agent_start_options(client, client.namespace, agent_input.goal)
         handle = await client.start_workflow(
-            AgentWorkflow.run, agent_input, id=workflow_id, task_queue=task_queue
+            AgentWorkflow.run, agent_input, id=workflow_id, task_queue=task_queue, **options
         )
         try:
             async with asyncio.timeout(run_timeout_seconds):
