@@ -124,7 +124,7 @@ def _markers(events: Any) -> set[str]:
     found = set()
     for event in events:
         if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            payloads = event.marker_recorded_event_attributes.details["patch_data"].payloads
+            payloads = event.marker_recorded_event_attributes.details["patch-data"].payloads
             found.add(json.loads(payloads[0].data)["id"])
     return found
 
