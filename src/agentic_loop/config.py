@@ -26,6 +26,10 @@ def default_db_path() -> Path:
     return Path(platformdirs.user_data_dir("agentic-loop")) / "temporal.db"
 
 
+def default_log_path() -> Path:
+    return Path(platformdirs.user_log_dir("agentic-loop")) / "agentic-loop.log"
+
+
 @dataclass(frozen=True)
 class Settings:
     # None: no server given, so `run` starts an embedded one.
@@ -65,6 +69,10 @@ class Settings:
     # "json" (one object a line), "text" (key=value); "text" unless set.
     log_format: str = "text"
     log_level: str = "INFO"
+    # Where the one-off commands (run, chat, status, ...) write the SDK's and the in-process
+    # worker's warnings, which are not for the person at the terminal (AGENTIC_LOOP_LOG_FILE;
+    # `--verbose` shows them on stderr instead). Long-running commands log to stderr.
+    log_file: Path = field(default_factory=default_log_path)
     # "id:base64key,id:base64key": the first encrypts, all decrypt. Key material: no repr.
     codec_keys: str | None = field(default=None, repr=False)
     codec_token: str | None = field(default=None, repr=False)
@@ -108,6 +116,9 @@ class Settings:
             service_name=get("OTEL_SERVICE_NAME") or "agentic-loop",
             log_format=(get("AGENTIC_LOOP_LOG_FORMAT") or "text").lower(),
             log_level=(get("AGENTIC_LOOP_LOG_LEVEL") or "INFO").upper(),
+            log_file=Path(log).expanduser()
+            if (log := get("AGENTIC_LOOP_LOG_FILE"))
+            else default_log_path(),
             codec_keys=get("AGENTIC_LOOP_CODEC_KEYS"),
             codec_token=get("AGENTIC_LOOP_CODEC_TOKEN"),
             codec_cors_origins=tuple(

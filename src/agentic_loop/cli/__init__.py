@@ -7,6 +7,9 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
+# Commands that keep running and log to stderr, as services do: their logs are their output.
+LONG_RUNNING = frozenset({"worker", "server", "codec-server"})
+
 if TYPE_CHECKING:
     import argparse
 
@@ -48,7 +51,7 @@ def _main(argv: Sequence[str] | None) -> int:
     settings: Settings | None = None
     try:
         settings = Settings.from_env()
-        configure_command_logging(settings)
+        configure_command_logging(settings, verbose=args.verbose or args.command in LONG_RUNNING)
         handler = handler_of(args)
         if inspect.iscoroutinefunction(handler):
             code: int = asyncio.run(handler(args, settings))

@@ -25,6 +25,7 @@ from agentic_loop.cli.common import (
     new_workflow_id,
     start_agent,
 )
+from agentic_loop.cli.live import LiveLine, shows_live
 from agentic_loop.cli.output import describe_provider, exit_code, print_result, to_json
 from agentic_loop.cli.steps import StepPrinter
 from agentic_loop.config import DEFAULT_NAMESPACE, Settings
@@ -58,23 +59,35 @@ async def _follow(
     printer: StepPrinter | None,
     chat: Chat | None,
     how_to: Callable[[ToolCall], str],
+    live: LiveLine | None = None,
 ) -> None:
-    """Show the steps (unless `printer` is None) and, for each call waiting for approval, ask
-    at the prompt (`chat`) or, without a terminal, say once on stderr how to decide it."""
+    """Show the steps (unless `printer` is None) and the live line (unless `live` is None)
+    and, for each call waiting for approval, ask at the prompt (`chat`) or, without a
+    terminal, say once on stderr how to decide it."""
     said: set[str] = set()
-    while True:
-        if printer is not None:
-            await printer.poll(handle)
-        progress: AgentProgress | None = None
-        with contextlib.suppress(RPCError, WorkflowQueryFailedError):  # ending meanwhile
-            progress = await handle.query(AgentWorkflow.status)
-        for call in progress.awaiting_approval if progress is not None else []:
-            if chat is not None:
-                await chat.decide(call.id, tool_summary(call))
-            elif call.id not in said:
-                said.add(call.id)
-                print(how_to(call), file=sys.stderr, flush=True)
-        await asyncio.sleep(POLL_SECONDS)
+    if printer is not None and live is not None:
+        printer.before_print = live.clear
+    try:
+        while True:
+            if printer is not None:
+                await printer.poll(handle)
+            progress: AgentProgress | None = None
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):  # ending meanwhile
+                progress = await handle.query(AgentWorkflow.status)
+            for call in progress.awaiting_approval if progress is not None else []:
+                if live is not None:
+                    live.clear()
+                if chat is not None:
+                    await chat.decide(call.id, tool_summary(call))
+                elif call.id not in said:
+                    said.add(call.id)
+                    print(how_to(call), file=sys.stderr, flush=True)
+            if live is not None:
+                await live.update(handle)
+            await asyncio.sleep(POLL_SECONDS)
+    finally:
+        if live is not None:
+            live.clear()
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -99,12 +112,14 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         chat = (
             Chat(handle, Lines(sys.stdin), sys.stderr if quiet else out) if _at_terminal() else None
         )
+        live = None if quiet else LiveLine(out, at_terminal=shows_live(out))
         follower = asyncio.create_task(
             _follow(
                 handle,
                 printer,
                 chat,
                 lambda call: _how_to_decide(call, workflow_id, agent, value, settings),
+                live,
             )
         )
         try:

@@ -24,6 +24,7 @@ from agentic_loop.cli.common import (
     new_workflow_id,
     start_agent,
 )
+from agentic_loop.cli.live import LiveLine, shows_live
 from agentic_loop.cli.output import describe_provider, exit_code, print_result, to_json
 from agentic_loop.cli.steps import StepPrinter
 from agentic_loop.config import Settings
@@ -86,18 +87,30 @@ class Chat:
         self.printer = printer if printer is not None else StepPrinter(out, show_answers=True)
         self.lines = lines
         self.out = out
+        # What the agent is doing while nothing else shows (set by `chat`; `run` has its own).
+        self.live: LiveLine | None = None
 
     async def follow(self, answered: Callable[[AgentProgress], bool]) -> AgentProgress:
         """Show the steps and ask for approvals until the request is answered or the run ends."""
-        while True:
-            await self.printer.poll(self.handle)
-            progress: AgentProgress = await self.handle.query(AgentWorkflow.status)
-            for call in progress.awaiting_approval:
-                await self.decide(call.id, tool_summary(call))
-            if answered(progress) or progress.status != AgentStatus.RUNNING:
+        if self.live is not None:
+            self.printer.before_print = self.live.clear
+        try:
+            while True:
                 await self.printer.poll(self.handle)
-                return progress
-            await asyncio.sleep(POLL_SECONDS)
+                progress: AgentProgress = await self.handle.query(AgentWorkflow.status)
+                for call in progress.awaiting_approval:
+                    if self.live is not None:
+                        self.live.clear()
+                    await self.decide(call.id, tool_summary(call))
+                if answered(progress) or progress.status != AgentStatus.RUNNING:
+                    await self.printer.poll(self.handle)
+                    return progress
+                if self.live is not None:
+                    await self.live.update(self.handle)
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            if self.live is not None:
+                self.live.clear()
 
     async def decide(self, call_id: str, summary: str) -> None:
         while True:
@@ -174,6 +187,7 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
         chat = Chat(handle, lines, out)
+        chat.live = LiveLine(out, at_terminal=shows_live(out))
         progress = await chat.follow(lambda p: p.phase == "waiting for the user")
         while progress.status == AgentStatus.RUNNING:
             try:

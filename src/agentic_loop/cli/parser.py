@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
         made: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
         made.set_defaults(handler=handler)
+        made.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="show the SDK's and the in-process worker's warnings on stderr (by default "
+            "they go to AGENTIC_LOOP_LOG_FILE, the user log directory's agentic-loop.log)",
+        )
         return made
 
     run = command("run", "agents:cmd_run", "run an agent to its goal and print the answer")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from temporalio.client import WorkflowFailureError
@@ -23,8 +23,12 @@ class StepPrinter:
         self.turn = 0
         # A chat shows each answer as it comes; `run` prints the final one at the end.
         self.show_answers = show_answers
+        # Called before anything is printed (the live line clears itself there).
+        self.before_print: Callable[[], None] | None = None
 
     def show(self, messages: Sequence[Message]) -> None:
+        if messages and self.before_print is not None:
+            self.before_print()
         for message in messages:
             if message.role == "assistant":
                 self.turn += 1
