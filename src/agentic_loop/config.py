@@ -36,6 +36,8 @@ class Settings:
     temporal_address: str | None = None
     namespace: str = DEFAULT_NAMESPACE
     task_queue: str = DEFAULT_TASK_QUEUE
+    # Whether AGENTIC_LOOP_TASK_QUEUE was set (`run` and `chat` then use that queue as given).
+    task_queue_set: bool = False
     # "fake", "openai", "anthropic" or "scripted:PATH"; None picks by the keys set (llm_choice).
     llm: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
@@ -91,6 +93,7 @@ class Settings:
             temporal_address=get("TEMPORAL_ADDRESS"),
             namespace=get("TEMPORAL_NAMESPACE") or DEFAULT_NAMESPACE,
             task_queue=get("AGENTIC_LOOP_TASK_QUEUE") or DEFAULT_TASK_QUEUE,
+            task_queue_set=get("AGENTIC_LOOP_TASK_QUEUE") is not None,
             llm=get("AGENTIC_LOOP_LLM"),
             openai_api_key=get("OPENAI_API_KEY"),
             openai_base_url=get("OPENAI_BASE_URL"),

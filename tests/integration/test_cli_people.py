@@ -382,3 +382,37 @@ async def test_a_rejected_search_in_korean_is_answered_wholly_in_korean() -> Non
     answer = json.loads(done.stdout)["answer"]
     assert "지금은 안 돼요" in answer
     assert re.search(r"[A-Za-z]", answer.replace("web_search", "")) is None, answer
+
+
+async def test_chat_without_a_goal_shows_help_first_and_never_sends_commands() -> None:
+    """`chat` with no goal prints its banner and the commands before the first prompt; /help
+    (and an unknown /word) is answered by the chat and never reaches the model, so the
+    conversation holds only the real messages."""
+    typed = "/help\n/bogus\nWhat is 2 + 3?\n/help\n/end\n"
+    done = await run_cli("chat", "--json", stdin=typed)
+    assert done.returncode == 0, done.stderr
+    before_prompt = done.stderr.split("you> ", 1)[0]
+    assert "LLM: " in before_prompt
+    assert "/help shows this" in before_prompt
+    assert done.stderr.count("/help shows this") == 3  # at once, then for each /help
+    assert "unknown command /bogus; /help lists them" in done.stderr
+    result = json.loads(done.stdout)
+    users = [m["content"] for m in result["transcript"] if m["role"] == "user"]
+    assert users == ["What is 2 + 3?"]
+    assert result["status"] == "ended"
+
+
+async def test_a_rejection_without_a_reason_reads_as_one_plain_line() -> None:
+    """Rejecting a call with a bare "n" shows one step line for it (no second "refused"
+    line), and the answer says the person rejected it, with no dangling colon."""
+    run = TerminalRun("run", "--approve-tool", "web_search", "search for temporal")
+    try:
+        await run.wait_for("Approve web_search: temporal?", stream="out")
+        run.type("n\n")
+        assert await run.wait() == 0, run.err
+    finally:
+        run.close()
+    steps = [line for line in run.out.splitlines() if line.startswith("[turn 1] web_search")]
+    assert steps == ["[turn 1] web_search rejected by user"], run.out
+    answer = run.out.split("Answer:", 1)[1].split("\n\n", 1)[0].strip()
+    assert answer == "The web_search call did not run, because you rejected it.", run.out

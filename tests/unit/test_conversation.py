@@ -222,10 +222,10 @@ async def test_an_approval_that_expires_counts_as_rejected(agents: Any) -> None:
     result = await handle.result()
     assert result.status == AgentStatus.COMPLETED
     audit = next(m for m in result.transcript if m.role == "approval")
-    assert audit.content.startswith("rejected by timeout")
+    assert audit.content == "rejected by timeout: no decision within 86400 s"
     tool = next(m for m in llm.requests[-1].messages if m.role == "tool")
     assert tool.is_error
-    assert "counts as rejected" in tool.content
+    assert tool.content == "the call was rejected: no decision within 86400 s"
 
 
 class BlockingLLM:

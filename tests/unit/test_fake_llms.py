@@ -225,3 +225,43 @@ async def test_rule_based_uses_call_ids_that_stay_unique_across_turns() -> None:
     answer = Message(role="assistant", content="2")
     later = await llm.complete(_request(_user("a"), earlier, answer, _user("What is 2 + 2?")))
     assert first.tool_calls[0].id != later.tool_calls[0].id
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (
+            "the call was rejected: too risky",
+            'The web_search call did not run, because you rejected it. You said: "too risky".',
+        ),
+        (
+            "the call was rejected (no reason given)",
+            "The web_search call did not run, because you rejected it.",
+        ),
+        (
+            "the call was rejected: no decision within 60 s",
+            "The web_search call did not run: nobody approved it within 60 s.",
+        ),
+        (  # the words of runs recorded before this wording
+            "the call was rejected: no decision within 60 s, so it counts as rejected",
+            "The web_search call did not run: nobody approved it within 60 s.",
+        ),
+    ],
+)
+async def test_rule_based_says_a_rejection_was_the_persons_not_the_tools(
+    content: str, said: str
+) -> None:
+    """A rejected call is answered as the person's rejection (with their reason, or the
+    timeout), never as "the tool refused", and with no dangling colon."""
+    goal = _user("search for temporal")
+    plan = await RuleBasedLLM().complete(_request(goal))
+    asked = Message(role="assistant", tool_calls=plan.tool_calls)
+    result = Message(
+        role="tool",
+        content=content,
+        tool_call_id=plan.tool_calls[0].id,
+        name="web_search",
+        is_error=True,
+    )
+    answer = await RuleBasedLLM().complete(_request(goal, asked, result))
+    assert answer.content == said

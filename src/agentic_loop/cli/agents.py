@@ -23,6 +23,7 @@ from agentic_loop.cli.common import (
     existing_handle,
     local_agent,
     new_workflow_id,
+    queue_text,
     start_agent,
 )
 from agentic_loop.cli.live import LiveLine, shows_live
@@ -101,9 +102,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if not quiet:
             llm = describe_provider(agent.provider) if agent.provider else "the remote workers"
             print(f"LLM: {llm}", file=out)
-            print(f"Temporal: {agent.where}", file=out, flush=True)
+            print(f"Temporal: {agent.where}{queue_text(agent, settings)}", file=out, flush=True)
         workflow_id = args.id or new_workflow_id()
-        handle = await start_agent(agent.client, value, workflow_id, settings)
+        handle = await start_agent(agent.client, value, workflow_id, settings, agent.task_queue)
         if not quiet:
             print(f"Workflow: {workflow_id}\n", file=out, flush=True)
         printer = None if quiet else StepPrinter(out)
@@ -124,6 +125,14 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
         try:
             result = await await_result(handle)
+        except asyncio.CancelledError:
+            # Ctrl-C: say what became of the run, which may well outlive this command.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            print(f"agentic-loop: interrupted; {_left_behind(workflow_id, agent, settings)}",
+                  file=sys.stderr)  # fmt: skip
+            return 130
         finally:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,6 +145,25 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print_result(result, out)
         print(f"({time.monotonic() - started:.1f} s)", file=out)
     return exit_code(result)
+
+
+def _left_behind(workflow_id: str, agent: LocalAgent, settings: Settings) -> str:
+    """What an interrupted `run` leaves: nothing on its embedded server (gone with it), a
+    running workflow on a shared one, and who could finish it."""
+    if agent.embedded_address is not None:
+        return f"the run {workflow_id} ended with the embedded server"
+    own_queue = agent.provider is not None and agent.task_queue != settings.task_queue
+    finish = (
+        f"a worker on its task queue finishes it: `AGENTIC_LOOP_TASK_QUEUE={agent.task_queue} "
+        f"agentic-loop worker` (no other worker polls that queue)"
+        if own_queue
+        else f"a worker on task queue {agent.task_queue!r} finishes it"
+    )
+    return (
+        f"workflow {workflow_id} keeps running on the server: `agentic-loop cancel "
+        f"{workflow_id}` cancels it; {finish}, and `agentic-loop result {workflow_id}` shows "
+        "its answer"
+    )
 
 
 def _at_terminal() -> bool:

@@ -22,6 +22,7 @@ from agentic_loop.cli.common import (
     agent_input,
     local_agent,
     new_workflow_id,
+    queue_text,
     start_agent,
 )
 from agentic_loop.cli.live import LiveLine, shows_live
@@ -31,9 +32,47 @@ from agentic_loop.config import Settings
 from agentic_loop.outcome import agent_result
 from agentic_loop.types import AgentProgress, AgentStatus, ApprovalRequest, Reply, UserMessage
 from agentic_loop.workflow import AgentWorkflow
-from agentic_loop.workflow.policies import tool_summary
+from agentic_loop.workflow.policies import goal_problem, tool_summary
 
 END_COMMANDS = ("/end", "/quit", "/exit")
+HELP = (
+    "Type a message and press Enter; the agent answers it.\n"
+    "/end (or /quit, /exit), end of input (Ctrl-D) or Ctrl-C at the prompt ends the chat.\n"
+    "/help shows this. When a tool call needs your approval you are asked here: answer y or\n"
+    "n, with a reason after it if you like (n not now)."
+)
+# "/word" alone on a line is a command for the chat, never a message for the model.
+_COMMAND = re.compile(r"\s*/[A-Za-z]+\s*")
+
+
+def _is_command(text: str) -> bool:
+    return _COMMAND.fullmatch(text) is not None
+
+
+def _answer_command(text: str, out: TextIO) -> None:
+    """/help, or a word for an unknown command (the end commands are the loop's)."""
+    if text.strip() == "/help":
+        print(HELP, file=out)
+    else:
+        print(f"agentic-loop: unknown command {text.strip()}; /help lists them", file=out)
+
+
+async def _first_message(lines: Lines, out: TextIO) -> str | None:
+    """The conversation's first message, as typed; None if the person leaves first. A
+    message the agent could not take (too long, say) is refused here, and asked again."""
+    while True:
+        text = await lines.read(out, "you> ")
+        if text is None or text.strip() in END_COMMANDS:
+            return None
+        if _is_command(text):
+            _answer_command(text, out)
+        elif text.strip():
+            problem = goal_problem(text)
+            if problem is None:
+                return text.strip()
+            print(f"agentic-loop: {problem}", file=out)
+
+
 # How long Ctrl-C at the prompt waits for the conversation to end before leaving.
 END_SECONDS = 5.0
 # y, yes, n or no (any case), then an optional reason: "n not now", "no: too risky".
@@ -172,20 +211,24 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     result_out = sys.stdout
     out = sys.stderr if args.json else sys.stdout
     lines = Lines(sys.stdin)
-    if not args.goal:
-        args.goal = (await lines.read(out, "you> ") or "").strip()
-    value = agent_input(args, settings, chat=True)
+    # A goal given on the command line is checked before anything starts.
+    value = agent_input(args, settings, chat=True) if args.goal else None
     async with local_agent(args, settings) as agent:
         assert agent.provider is not None
         print(f"LLM: {describe_provider(agent.provider)}", file=out)
-        print(f"Temporal: {agent.where}", file=out)
+        print(f"Temporal: {agent.where}{queue_text(agent, settings)}", file=out)
+        if value is None:
+            # No goal: the person learns the commands before typing the first message.
+            print(f"\n{HELP}\n", file=out, flush=True)
+            first = await _first_message(lines, out)
+            if first is None:
+                print("\nagentic-loop: no message given; nothing was started", file=sys.stderr)
+                return 0
+            args.goal = first
+            value = agent_input(args, settings, chat=True)
         workflow_id = args.id or new_workflow_id("chat")
-        handle = await start_agent(agent.client, value, workflow_id, settings)
-        print(
-            f"Workflow: {workflow_id}; {END_COMMANDS[0]}, end of input or Ctrl-C ends the chat.\n",
-            file=out,
-            flush=True,
-        )
+        handle = await start_agent(agent.client, value, workflow_id, settings, agent.task_queue)
+        print(f"Workflow: {workflow_id}; /help lists the commands.\n", file=out, flush=True)
         chat = Chat(handle, lines, out)
         chat.live = LiveLine(out, at_terminal=shows_live(out))
         progress = await chat.follow(lambda p: p.phase == "waiting for the user")
@@ -202,6 +245,9 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
                 print("", file=out)
                 await handle.signal(AgentWorkflow.end)
                 break
+            if _is_command(text):
+                _answer_command(text, out)
+                continue
             if text.strip():
                 await chat.send(text)
             progress = await handle.query(AgentWorkflow.status)

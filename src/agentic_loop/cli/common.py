@@ -176,6 +176,8 @@ class LocalAgent:
     # host:port of an embedded server, which another terminal needs to reach this run (it is
     # a random port); None when the server is the configured one.
     embedded_address: str | None = None
+    # Where this command's agents are started (and its worker, if any, polls).
+    task_queue: str = ""
 
 
 @contextlib.asynccontextmanager
@@ -191,10 +193,11 @@ async def local_agent(
     try:
         async with temporal_for_run(settings, args.db_filename, plugin) as (client, where):
             embedded_address = None if configured_address(settings) else target_of(client)
-            running = build_worker(client, task_queue=settings.task_queue) if worker else None
+            queue = command_task_queue(settings, worker=worker)
+            running = build_worker(client, task_queue=queue) if worker else None
             try:
                 async with running if running is not None else contextlib.nullcontext():
-                    yield LocalAgent(client, where, provider, embedded_address)
+                    yield LocalAgent(client, where, provider, embedded_address, queue)
             except RuntimeError as e:
                 if namespace_missing(e):
                     fail(namespace_message(settings))
@@ -248,13 +251,41 @@ def target_of(client: Client) -> str:
     return client.service_client.config.target_host
 
 
+def queue_text(agent: LocalAgent, settings: Settings) -> str:
+    """The banner's word on the task queue: only a shared server's is worth a line."""
+    if agent.embedded_address is not None:
+        return ""
+    own = agent.task_queue != settings.task_queue
+    return f", task queue {agent.task_queue}" + (" (this command's own)" if own else "")
+
+
+def command_task_queue(settings: Settings, *, worker: bool) -> str:
+    """The task queue of `run` and `chat`. On a shared server with a worker of their own they
+    use a queue of their own: on the shared one, another worker (with another LLM, or older
+    code) could answer instead of the one the command announced. AGENTIC_LOOP_TASK_QUEUE,
+    when set, is used as given; so is the default queue without a worker here (`--no-worker`
+    asks the server's workers) or on the command's own embedded server."""
+    if not worker or settings.task_queue_set or not configured_address(settings):
+        return settings.task_queue
+    return f"{settings.task_queue}-{uuid.uuid4().hex[:8]}"
+
+
 async def start_agent(
-    client: Client, value: AgentInput, workflow_id: str, settings: Settings
+    client: Client,
+    value: AgentInput,
+    workflow_id: str,
+    settings: Settings,
+    task_queue: str | None = None,
 ) -> Handle:
+    """Start the agent on `task_queue` (the settings' unless given)."""
     try:
         options = await agent_start_options(client, settings.namespace, value.goal)
         return await client.start_workflow(
-            AgentWorkflow.run, value, id=workflow_id, task_queue=settings.task_queue, **options
+            AgentWorkflow.run,
+            value,
+            id=workflow_id,
+            task_queue=task_queue or settings.task_queue,
+            **options,
         )
     except WorkflowAlreadyStartedError:
         fail(

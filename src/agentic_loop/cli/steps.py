@@ -23,6 +23,9 @@ class StepPrinter:
         self.turn = 0
         # A chat shows each answer as it comes; `run` prints the final one at the end.
         self.show_answers = show_answers
+        # Calls a person rejected: their rejection line says it all, so their (error) tool
+        # result is not shown as a second line.
+        self.rejected: set[str] = set()
         # Called before anything is printed (the live line clears itself there).
         self.before_print: Callable[[], None] | None = None
 
@@ -41,12 +44,16 @@ class StepPrinter:
                 elif not message.tool_calls:
                     print(f"[turn {self.turn}] LLM answers", file=self.out)
             elif message.role == "tool":
-                mark = "refused" if message.is_error else "->"
+                if message.tool_call_id in self.rejected:
+                    continue
+                mark = "refused:" if message.is_error else "->"
                 print(
                     f"[turn {self.turn}] {message.name} {mark} {shorten(message.content)}",
                     file=self.out,
                 )
             elif message.role == "approval":
+                if message.is_error and message.tool_call_id:
+                    self.rejected.add(message.tool_call_id)
                 print(f"[turn {self.turn}] {message.name} {message.content}", file=self.out)
             elif message.role == "user" and not self.show_answers:
                 print(f"[user] {shorten(message.content)}", file=self.out)

@@ -204,20 +204,29 @@ def _search_summary(query: str, content: str, korean: bool) -> str:
 
 # The workflow's words for a call that did not run (workflow/agent.py) and the calculator's for
 # its commonest refusal; a Korean answer says them in Korean.
-_REJECTED = "the call was rejected: "
+_REJECTED = "the call was rejected"
 _UNAVAILABLE = "the tool is unavailable: "
-_TIMED_OUT = re.compile(r"no decision within ([\d.]+) s, so it counts as rejected")
+# Transcripts carried from older runs say ", so it counts as rejected" after it.
+_TIMED_OUT = re.compile(r"no decision within ([\d.]+) s(?:, so it counts as rejected)?")
 
 
 def _refusal(name: str | None, content: str, korean: bool) -> str:
     """Why a tool gave no result, in the request's language. Korean keeps a person's own
     reason for a rejection (their words, quoted); the tools' English reasons become a Korean
     sentence, and the steps shown by the command still carry them as they were."""
+    rejected = content.startswith(_REJECTED)
+    reason = content[len(_REJECTED) :].strip().removeprefix(":").strip() if rejected else ""
+    if reason == "(no reason given)":
+        reason = ""
+    timed_out = _TIMED_OUT.fullmatch(reason)
     if not korean:
-        return f"The {name} tool refused: {content}"
-    if content.startswith(_REJECTED):
-        reason = content[len(_REJECTED) :].strip()
-        timed_out = _TIMED_OUT.fullmatch(reason)
+        if not rejected:
+            return f"The {name} tool refused: {content}"
+        if timed_out:
+            return f"The {name} call did not run: nobody approved it within {timed_out[1]} s."
+        why = f' You said: "{reason}".' if reason else ""
+        return f"The {name} call did not run, because you rejected it.{why}"
+    if rejected:
         if timed_out:
             return (
                 f"{name} 호출은 {timed_out[1]}초 안에 승인되지 않아 거절된 것으로 처리되었습니다."

@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         TranscriptRequest,
         UserMessage,
     )
-    from agentic_loop.workflow.approvals import Approvals, audit_entry
+    from agentic_loop.workflow.approvals import Approvals, audit_entry, rejection
     from agentic_loop.workflow.failover import fail_over
     from agentic_loop.workflow.inbox import Inbox
     from agentic_loop.workflow.options import llm_options, tool_options
@@ -337,7 +337,7 @@ class AgentWorkflow:
                 if not self._approvals.awaiting:
                     self._phase = "running tools"
                 if not decision.approved:
-                    return refusal(call, f"the call was rejected: {decision.reason}"), None
+                    return refusal(call, rejection(decision)), None
             return await self._execute_tool(call, key, turn.call_timeouts.get(call.id))
         finally:
             del self._pending[call.id]

@@ -61,12 +61,20 @@ class Approvals:
             return ApprovalDecision(
                 call_id=call.id,
                 approved=False,
-                reason=f"no decision within {timeout_seconds:g} s, so it counts as rejected",
+                reason=f"no decision within {timeout_seconds:g} s",
                 decided_by="timeout",
                 at=workflow.now().isoformat(),
             )
         finally:
             self.awaiting.pop(call.id, None)
+
+
+def rejection(decision: ApprovalDecision) -> str:
+    """What the model is told of a rejected call: that it did not run, and the reason if
+    one was given (no dangling colon without one)."""
+    if decision.reason:
+        return f"the call was rejected: {decision.reason}"
+    return "the call was rejected (no reason given)"
 
 
 def audit_entry(call: ToolCall, decision: ApprovalDecision) -> Message:
