@@ -15,11 +15,11 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks import scenarios, tuning
+from benchmarks import scenarios, startup, tuning
 from benchmarks.harness import Bench
 from benchmarks.report import Figure, Target, check, emit, machine, plot_history, table
 
-SECTIONS = ("serial", "history", "throughput", "long")
+SECTIONS = ("startup", "serial", "history", "throughput", "long")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -78,7 +78,15 @@ def _ratio(figures: list[Figure], section: str, name: str) -> float | None:
 
 def targets(figures: list[Figure], long_runs: dict[int, Figure], can_run: bool) -> list[Target]:
     exponent = _find(figures, "history", "growth exponent (log-log fit)")
+    help_wall = _find(figures, "startup", "agentic-loop --help (median wall)")
+    quick_wall = _find(figures, "startup", "quick start: agentic-loop run (median wall)")
     found = [
+        check("agentic-loop --help, s", help_wall.ours if help_wall else None, at_most=0.3),
+        check(
+            "quick start (run, embedded server), s",
+            quick_wall.ours if quick_wall else None,
+            at_most=1.0,
+        ),
         check(
             "per step at S=10, ratio to naive",
             _ratio(figures, "serial", "S=10 per step (median / S)"),
@@ -143,6 +151,9 @@ async def _targets_run(args: argparse.Namespace) -> int:
     figures: list[Figure] = []
     long_runs: dict[int, Figure] = {}
     can_run = args.continue_as_new or (scenarios.CONTINUE_AS_NEW_HOOK_ENABLED and not args.quick)
+    if "startup" in args.sections:
+        # First, alone: the other sections' servers and workers would share the 2 cores.
+        figures += startup.measure()
     async with Bench.start() as bench:
         ours, naive, _ = await bench.shipped_designs()
         await scenarios.warm_up(bench, ours, naive)

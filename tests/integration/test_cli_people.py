@@ -412,7 +412,22 @@ async def test_a_rejection_without_a_reason_reads_as_one_plain_line() -> None:
         assert await run.wait() == 0, run.err
     finally:
         run.close()
-    steps = [line for line in run.out.splitlines() if line.startswith("[turn 1] web_search")]
-    assert steps == ["[turn 1] web_search rejected by user"], run.out
+    # (The typed answer's echo, which ends the prompt's line at a terminal, goes to the pty.)
+    assert run.out.count("[turn 1] web_search") == 1, run.out
+    assert "[turn 1] web_search rejected by user\n" in run.out, run.out
+    assert "refused" not in run.out, run.out
     answer = run.out.split("Answer:", 1)[1].split("\n\n", 1)[0].strip()
     assert answer == "The web_search call did not run, because you rejected it.", run.out
+
+
+async def test_a_run_refused_before_it_starts_leaves_no_server_behind() -> None:
+    """The embedded server is started before the goal is checked; a refused goal stops it
+    again, so no dev server process outlives the command."""
+    namespace = f"refused-{uuid.uuid4().hex[:8]}"
+    done = await run_cli("run", "   ", TEMPORAL_NAMESPACE=namespace)
+    _one_line_error(done, "goal")
+    pgrep = await asyncio.create_subprocess_exec(
+        "pgrep", "-f", f"namespace {namespace}", stdout=subprocess.PIPE
+    )
+    left, _ = await pgrep.communicate()
+    assert left == b"", left

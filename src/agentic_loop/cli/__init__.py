@@ -7,11 +7,15 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
+# Commands that start an embedded server unless a Temporal server is configured.
+EMBEDDED_SERVER = frozenset({"run", "chat"})
 # Commands that keep running and log to stderr, as services do: their logs are their output.
 LONG_RUNNING = frozenset({"worker", "server", "codec-server"})
 
 if TYPE_CHECKING:
     import argparse
+
+    from agentic_loop.config import Settings
 
 __all__ = ["build_parser", "entrypoint", "main"]
 
@@ -40,17 +44,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    from agentic_loop.cli.parser import build_parser
+    from agentic_loop.config import ConfigError, Settings
+
+    # Parsed first: `--help` and a usage error must not wait for the SDK to import (~0.5 s).
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as e:
+        print(f"agentic-loop: error: {e}", file=sys.stderr)
+        return 2
+    early = args.command in EMBEDDED_SERVER and not settings.temporal_address
+    if early:
+        # Started now, it gets ready while the SDK imports (the command may still find a
+        # temporal.toml profile naming a server, and then stops this one unused).
+        from agentic_loop.temporal import embedded
+
+        embedded.start_early(settings.namespace, getattr(args, "db_filename", None))
+    try:
+        return _run(args, settings)
+    finally:
+        if early:
+            embedded.stop_early()
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import inspect
 
     from agentic_loop.cli.common import CLIError, configure_command_logging, explain
-    from agentic_loop.cli.parser import build_parser, handler_of
-    from agentic_loop.config import ConfigError, Settings
+    from agentic_loop.cli.parser import handler_of
+    from agentic_loop.config import ConfigError
 
-    args = build_parser().parse_args(argv)
-    settings: Settings | None = None
     try:
-        settings = Settings.from_env()
         configure_command_logging(settings, verbose=args.verbose or args.command in LONG_RUNNING)
         handler = handler_of(args)
         if inspect.iscoroutinefunction(handler):
@@ -62,7 +88,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"agentic-loop: error: {e}", file=sys.stderr)
         return 2
     except Exception as e:
-        message = explain(e, settings) if settings is not None else None
+        message = explain(e, settings)
         if message is None:
             raise
         print(f"agentic-loop: error: {message}", file=sys.stderr)

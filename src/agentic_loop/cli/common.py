@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -26,13 +25,12 @@ from temporalio.client import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.config import Settings
 from agentic_loop.llm import LLMProvider, provider_from_settings
 from agentic_loop.outcome import agent_result
 from agentic_loop.telemetry import install_log_handler
-from agentic_loop.temporal import dev_server as embedded
+from agentic_loop.temporal import embedded
 from agentic_loop.temporal.codec import (
     ENCODING,
     KEY_ID,
@@ -216,35 +214,26 @@ async def temporal_for_run(
         client = await connect(settings, plugin, embedded_option=True)
         yield client, describe(client_connect_config(settings))
         return
-    async with embedded_server(plugin, settings.namespace, db_filename) as env:
+    async with embedded_server(plugin, settings.namespace, db_filename) as client:
         kept = f"history in {db_filename}" if db_filename else "ephemeral"
-        yield env.client, f"embedded dev server on {target_of(env.client)} ({kept})"
+        yield client, f"embedded dev server on {target_of(client)} ({kept})"
 
 
 @contextlib.asynccontextmanager
 async def embedded_server(
     plugin: AgentLoopPlugin, namespace: str = "default", db_filename: str | None = None
-) -> AsyncIterator[WorkflowEnvironment]:
-    """An embedded dev server for as long as the block runs. It inherits our stdout and
-    prints a banner on it (its address, a metrics port): `--json` output must be the result
-    alone, and the address is ours to show, so it starts with stdout on /dev/null. Its errors
-    still reach stderr."""
-    sys.stdout.flush()
-    saved_stdout = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+) -> AsyncIterator[Client]:
+    """A client of an embedded dev server (the one the command started early, if it did)
+    that lives as long as the block runs."""
+    server = embedded.take(namespace, db_filename)
     try:
-        env = await embedded.start_dev_server(
-            namespace=namespace, db_filename=db_filename, plugin=plugin
-        )
+        try:
+            client = await server.connect(plugin)
+        except RuntimeError as e:
+            raise CLIError(str(e)) from None
+        yield client
     finally:
-        os.dup2(saved_stdout, 1)
-        os.close(saved_stdout)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
+        server.stop()
 
 
 def target_of(client: Client) -> str:

