@@ -95,7 +95,7 @@ def soak(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """agentic-loop against the naive design (not a default session: about twenty minutes);
+    """agentic-loop against the naive design (not a default session: 13 to 17 minutes on 2 cores);
     docs/performance.md explains the figures. `-- --quick` for a short run while developing,
     `-- --tune` for the worker settings behind the recommended defaults."""
     install(session)

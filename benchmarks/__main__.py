@@ -1,7 +1,7 @@
 """`python -m benchmarks` (what `nox -s bench` runs): agentic-loop against the naive design.
 
 Prints one JSON line per figure as it is measured, then a table and the targets. The full run
-takes about twenty minutes on 2 cores (four of them the 10,000-step conversation); `--quick`
+takes 13 to 17 minutes on 2 cores (about four of them the 10,000-step conversation); `--quick`
 leaves out C=1000, the 1 s model latency and the 10,000-step conversation.
 """
 
