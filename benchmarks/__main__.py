@@ -144,6 +144,9 @@ def targets(figures: list[Figure], long_runs: dict[int, Figure], can_run: bool) 
                     "completed, transcript intact",
                 )
             )
+    longest = long_runs.get(10_000)
+    read_back = longest.extra.get("transcript_read_seconds") if longest is not None else None
+    found.append(check("S=10,000 transcript read back, s", read_back, at_most=10.0))
     return found
 
 

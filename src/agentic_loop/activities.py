@@ -221,7 +221,9 @@ class LLMActivities:
 async def _fetch_transcript(workflow_id: str, run_id: str | None, length: int) -> list[Message]:
     """Ask the workflow for messages [0, length): after a worker restart, on another worker, or
     after continue-as-new. Queries are not recorded, so this adds nothing to history."""
-    messages = await read_transcript(activity.client(), workflow_id, 0, length, run_id=run_id)
+    messages = await read_transcript(
+        activity.client(), workflow_id, 0, length, run_id=run_id, replay_closed_runs=False
+    )
     if len(messages) != length:
         raise RuntimeError(
             f"workflow {workflow_id} gave {len(messages)} of the {length} messages asked for"

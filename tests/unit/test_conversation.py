@@ -370,6 +370,33 @@ async def test_a_conversation_continues_as_new_across_runs_with_messages_and_app
     # The LLM's last request held the whole conversation (bar the audit entries).
     seen_by_llm = [m for m in whole if m.role != "approval"][:-1]  # all but its own answer
     assert llm.requests[-1].messages == seen_by_llm
+    # Closed runs are replayed here, not queried page by page: the pages a worker answers
+    # (PAGE_SIZE 3) give the very same messages.
+    queried = await transcript_reader.read_transcript(
+        agents.env.client, handle.id, replay_closed_runs=False
+    )
+    assert queried == whole
+
+
+async def test_a_closed_conversation_reads_back_with_no_worker_left(
+    own_agents: Any,
+) -> None:
+    """A finished conversation's transcript is read by replaying its history in the reader's
+    process: with every worker gone (no query could be answered) it still reads back whole."""
+    handle = await own_agents.start(_answers("one", "two"), AgentInput(goal="first", chat=True))
+    await _until(handle, lambda s: s.phase == "waiting for the user")
+    await handle.execute_update(AgentWorkflow.send_message, UserMessage("second"))
+    await handle.signal(AgentWorkflow.end)
+    result = await handle.result()
+    await own_agents.close()  # the workers stop; nobody answers a query any more
+    whole = await transcript_reader.read_transcript(own_agents.env.client, handle.id)
+    assert [m.content for m in whole if m.role in ("user", "assistant")] == [
+        "first",
+        "one",
+        "second",
+        "two",
+    ]
+    assert len(whole) == result.transcript_length
 
 
 async def test_handlers_answer_to_their_recorded_names(agents: Any) -> None:

@@ -6,7 +6,7 @@ A run holds the messages from its `base` on; earlier ones are in the run it cont
 
 from __future__ import annotations
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from agentic_loop.types import Message, TranscriptPage, TranscriptRequest
 
@@ -20,20 +20,36 @@ async def read_transcript(
     end: int | None = None,
     *,
     run_id: str | None = None,
+    replay_closed_runs: bool = True,
 ) -> list[Message]:
     """messages[start:end] of the conversation whose newest run is `run_id` (None: the latest
-    run of `workflow_id`), in pages, following the chain of runs back as far as needed."""
+    run of `workflow_id`), following the chain of runs back as far as needed: a running run
+    answers the `transcript` query page by page; a closed one is replayed here, once
+    (closed_runs.py), unless `replay_closed_runs` is False (a worker's own activity, which
+    must not spend its event loop on a replay, asks the queries instead)."""
     runs: list[list[Message]] = []  # newest run first
     while True:
         handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        closed = None
+        if replay_closed_runs:
+            # Here, not at the top: the replayer needs the plugin, which needs the activities,
+            # which read transcripts through this module.
+            from agentic_loop.transcript.closed_runs import closed_run_page
+
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                closed = await closed_run_page(client, workflow_id, description.run_id)
         # An empty page first: where this run's messages start, how many there are, and who
         # holds the earlier ones.
-        head: TranscriptPage = await handle.query(
+        head: TranscriptPage = closed or await handle.query(
             "transcript", TranscriptRequest(start=0, end=0), result_type=TranscriptPage
         )
         stop = head.total if end is None else min(end, head.total)
         held: list[Message] = []
         position = max(start, head.base)
+        if closed is not None:
+            held = closed.messages[position - closed.base : max(position, stop) - closed.base]
+            position = stop
         while position < stop:
             page: TranscriptPage = await handle.query(
                 "transcript",
