@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import dataclasses
 import io
+import json
 import logging
 import os
 import re
@@ -45,13 +46,15 @@ from scenarios import (
     SOURCE_COMMIT_ENV,
     Scenario,
 )
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
 
 import agentic_loop
 from agentic_loop.config import Settings
 from agentic_loop.llm.base import LLMProvider
 from agentic_loop.llm.failover import ProviderChain
-from agentic_loop.llm.scripted import ScriptedLLM
+from agentic_loop.llm.scripted import ScriptedLLM, ScriptedModels
+from agentic_loop.outcome import agent_result
 from agentic_loop.temporal.dev_server import start_dev_server
 from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.testing.record import (
@@ -65,6 +68,10 @@ from agentic_loop.testing.record import (
     run_to_end,
     write_run,
 )
+from agentic_loop.tools import default_registry
+from agentic_loop.tools.mcp.config import parse_mcp_config
+from agentic_loop.tools.mcp.servers import McpServers
+from agentic_loop.types import AgentInput, AgentResult
 
 
 def first_history_file(scenario: Scenario, suffix: str | None) -> str:
@@ -74,25 +81,45 @@ def first_history_file(scenario: Scenario, suffix: str | None) -> str:
 
 def _provider(scenario: Scenario) -> LLMProvider:
     primary = ScriptedLLM.from_file(scenario.script_path)
+    if scenario.agent_scripts:
+        children = {m: ScriptedLLM.from_file(SCRIPTS / f) for m, f in scenario.agent_scripts}
+        return ScriptedModels(primary, children)
     if scenario.fallback_script is None:
         return primary
     fallback = ScriptedLLM.from_file(SCRIPTS / scenario.fallback_script)
     return ProviderChain([("primary", primary), ("fallback", fallback)])
 
 
+def _mcp_servers(scenario: Scenario) -> McpServers | None:
+    if scenario.mcp_servers is None:
+        return None
+    text = json.dumps({"mcpServers": scenario.mcp_servers})
+    return McpServers(parse_mcp_config(text, f"scenario {scenario.name}"))
+
+
 async def record(
     scenario: Scenario, client: Client, workflow_id: str, suffix: str | None
 ) -> list[RecordedRun]:
     """Run (and drive) one scenario to its end; the history of each of its runs."""
-    result, runs = await run_to_end(
-        client,
-        scenario.input,
-        workflow_id=workflow_id,
-        provider=_provider(scenario),
-        tools=scenario.tools() if scenario.tools is not None else None,
-        drive=scenario.drive,
-        run_timeout_seconds=RUN_TIMEOUT_SECONDS,
-    )
+    tools = scenario.tools() if scenario.tools is not None else None
+    mcp = _mcp_servers(scenario)
+    try:
+        if mcp is not None:
+            tools = tools if tools is not None else default_registry()
+            for listed in await mcp.start():
+                tools.register(listed)
+        result, runs = await run_to_end(
+            client,
+            scenario.input,
+            workflow_id=workflow_id,
+            provider=_provider(scenario),
+            tools=tools,
+            drive=scenario.drive,
+            run_timeout_seconds=RUN_TIMEOUT_SECONDS,
+        )
+    finally:
+        if mcp is not None:
+            await mcp.aclose()
     if result.status != scenario.expect_status:
         raise RuntimeError(
             f"scenario {scenario.name!r} ended {result.status.value}, not "
@@ -108,9 +135,42 @@ async def record(
             f"scenario {scenario.name!r} took {len(runs)} run(s), not at least "
             f"{scenario.min_runs}; nothing was written"
         )
-    return recorded_runs(
+    recorded = recorded_runs(
         scenario.name, workflow_id, result, runs, suffix=suffix, numbered=scenario.min_runs > 1
     )
+    for number, child_id in enumerate(children_of(runs), 1):
+        recorded += await record_child(scenario, client, child_id, number, suffix)
+    return recorded
+
+
+def children_of(runs: list[tuple[str, WorkflowHistory]]) -> list[str]:
+    """The workflow ids of the children (sub-agents) the runs started, in order."""
+    return [
+        event.start_child_workflow_execution_initiated_event_attributes.workflow_id
+        for _, history in runs
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    ]
+
+
+async def record_child(
+    scenario: Scenario, client: Client, child_id: str, number: int, suffix: str | None
+) -> list[RecordedRun]:
+    """A sub-agent's own history, <scenario>_child<n>.json, with the script of its model."""
+    handle = client.get_workflow_handle(child_id, result_type=AgentResult)
+    result = await agent_result(handle)
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    [child_input] = await client.data_converter.decode(list(started.input.payloads), [AgentInput])
+    script = dict(scenario.agent_scripts).get(child_input.model or "")
+    if script is None:
+        raise RuntimeError(f"child {child_id} asked for model {child_input.model!r}, no script")
+    runs = [(started.original_execution_run_id, history)]
+    [run] = recorded_runs(f"{scenario.name}_child{number}", child_id, result, runs, suffix=suffix)
+    parent = started.parent_workflow_execution.workflow_id
+    # The entry's script is the child's own; the parent names the run it belongs to.
+    run.facts = {"script": _display(SCRIPTS / script), "parent_workflow_id": parent, **run.facts}
+    return [run]
 
 
 def _display(path: Path) -> str:

@@ -6,25 +6,31 @@ query with a deadline. scripts/record_histories.py records them."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.service import RPCError
 
 from agentic_loop.testing.record import Driver, Handle
-from agentic_loop.tools import ToolRegistry, default_registry, tool
+from agentic_loop.tools import ToolRegistry, agent_tool, default_registry, tool
 from agentic_loop.types import (
     AgentInput,
     AgentProgress,
     AgentStatus,
     ApprovalRequest,
+    SubAgent,
     UserMessage,
 )
 from agentic_loop.workflow import AgentWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
+# The MCP server of the mcp_tools scenario, written with the MCP SDK.
+TOOLBOX = ROOT / "tests" / "mcp_servers" / "toolbox.py"
 SCRIPTS = ROOT / "fixtures" / "scripts"
 HISTORIES = ROOT / "fixtures" / "histories"
 PACKAGE_PATH = "src/agentic_loop"
@@ -55,6 +61,13 @@ class Scenario:
     # A second script: the worker then has a chain of two providers ("primary" playing
     # `script`, "fallback" playing this), for the failover between them.
     fallback_script: str | None = None
+    # Sub-agents' scripts by the model each asks for (SubAgent.model): the worker's provider
+    # then plays `script` for the parent and these for its children, whose histories are
+    # recorded too, as <name>_child<n>.json.
+    agent_scripts: tuple[tuple[str, str], ...] = ()
+    # MCP servers whose tools the worker offers besides the others, as entries of an MCP
+    # servers file (docs/mcp.md): started for the recording, stopped after it.
+    mcp_servers: dict[str, dict[str, Any]] | None = None
 
     @property
     def script_path(self) -> Path:
@@ -211,6 +224,30 @@ def publish(text: str) -> str:
 def tools_with_approval() -> ToolRegistry:
     registry = default_registry()
     registry.register(publish)
+    return registry
+
+
+RESEARCHER = SubAgent(
+    name="researcher",
+    description="Looks things up on the web and reports what it found.",
+    system_prompt="You research one question and answer it in a sentence.",
+    tools=["web_search"],
+    model="researcher",
+    max_turns=4,
+)
+MATHEMATICIAN = SubAgent(
+    name="mathematician",
+    description="Works out arithmetic exactly.",
+    tools=["calculator"],
+    model="mathematician",
+    max_turns=4,
+)
+
+
+def tools_with_a_sub_agent() -> ToolRegistry:
+    """The built-ins and the mathematician, a sub-agent of the worker's (not the input's)."""
+    registry = default_registry()
+    registry.register(agent_tool(MATHEMATICIAN, source="scenario"))
     return registry
 
 
@@ -394,5 +431,42 @@ SCENARIOS = [
         ),
         drive=chat_across_runs,
         min_runs=3,
+    ),
+    Scenario(
+        "sub_agents",
+        "sub_agents.json",
+        AgentInput(
+            goal="What does durable execution mean, and what is 12 * 7?",
+            agents=[RESEARCHER],
+        ),
+        AgentStatus.COMPLETED,
+        notes=(
+            "two sub-agents called in one turn run in parallel as child workflows: the "
+            "input's researcher and the worker's mathematician (marked in the LLM turn); "
+            "their usage rolls up, and only their answers enter this history"
+        ),
+        tools=tools_with_a_sub_agent,
+        agent_scripts=(
+            ("researcher", "sub_agent_researcher.json"),
+            ("mathematician", "sub_agent_mathematician.json"),
+        ),
+    ),
+    Scenario(
+        "mcp_tools",
+        "mcp_tools.json",
+        AgentInput(goal="Add 2 and 3 with the toolbox, then ask it to refuse."),
+        AgentStatus.COMPLETED,
+        notes=(
+            "the tools of a stdio MCP server (tests/mcp_servers/toolbox.py): the first LLM "
+            "turn records the run's tool catalog, later requests name it by key; a call, "
+            "then a tool error the model reads"
+        ),
+        mcp_servers={
+            "box": {
+                "command": sys.executable,
+                "args": [str(TOOLBOX), "stdio"],
+                "env": {"TOOLBOX_JOURNAL": os.devnull},
+            }
+        },
     ),
 ]

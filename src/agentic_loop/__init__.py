@@ -43,6 +43,7 @@ _WHERE = {
     "Usage": "agentic_loop.types",
     "UserMessage": "agentic_loop.types",
     "LLMTurn": "agentic_loop.types",
+    "SubAgent": "agentic_loop.types",
     # Temporal: the plugin, connecting, workers, servers, replay
     "AgentLoopPlugin": "agentic_loop.temporal.plugin",
     "replayer": "agentic_loop.temporal.plugin",
@@ -95,6 +96,7 @@ __all__ = [
     "RuleBasedLLM",
     "ScriptedLLM",
     "Settings",
+    "SubAgent",
     "Tool",
     "ToolCall",
     "ToolContext",
@@ -158,6 +160,7 @@ if TYPE_CHECKING:
         Message,
         Reply,
         RetrySettings,
+        SubAgent,
         ToolCall,
         ToolResult,
         TranscriptPage,

@@ -17,6 +17,8 @@ from agentic_loop.llm.errors import ProviderError, raise_as_activity_error
 from agentic_loop.llm.failover import ProviderChain, failover_details, is_outage
 from agentic_loop.llm.pricing import PriceTable
 from agentic_loop.tools import ToolContext, ToolRegistry
+from agentic_loop.tools.agents import agent_schema
+from agentic_loop.tools.catalog import CatalogCache, run_catalog
 from agentic_loop.transcript.cache import TranscriptCache
 from agentic_loop.transcript.keys import (
     assistant_message,
@@ -35,6 +37,7 @@ from agentic_loop.types import (
     ToolCall,
     ToolRequest,
     ToolResult,
+    ToolSpec,
 )
 
 T = TypeVar("T")
@@ -59,17 +62,26 @@ def completion_request(
     *,
     tools_offered: list[str] | None = None,
     model: str | None = None,
+    catalog: list[ToolSpec] | None = None,
 ) -> CompletionRequest:
     """What the provider is asked, with this attempt's number and timing (from the activity's
-    info: server time, so time skipped by the test server counts)."""
+    info: server time, so time skipped by the test server counts). `catalog`: the run's tools
+    from outside the program, as recorded (tools/catalog.py)."""
     info = activity.info()
     return CompletionRequest(
         messages=messages,
-        tools=tools.schemas(tools_offered),
+        tools=tools.schemas(tools_offered, catalog),
         model=model or provider.default_model,
         attempt=info.attempt,
         elapsed_seconds=(info.current_attempt_scheduled_time - info.scheduled_time).total_seconds(),
     )
+
+
+def offer_agents(schemas: list[dict[str, Any]], agents: dict[str, str]) -> list[dict[str, Any]]:
+    """The tool schemas with the input's sub-agents (name -> description) added, each in place
+    of a worker's tool of the same name: the input's is the one the workflow runs."""
+    kept = [s for s in schemas if s.get("function", {}).get("name") not in agents]
+    return kept + [agent_schema(name, description) for name, description in agents.items()]
 
 
 class LLMActivities:
@@ -84,6 +96,7 @@ class LLMActivities:
         self.tools = tools
         self.cache = cache if cache is not None else TranscriptCache()
         self.prices = prices if prices is not None else PriceTable()
+        self.catalogs = CatalogCache()
 
     @activity.defn(name="call_llm")
     async def call_llm(self, request: LLMRequest) -> LLMTurn:
@@ -91,9 +104,17 @@ class LLMActivities:
         # The approval audit trail is for people; the LLM sees the conversation only.
         shown = [m for m in messages if m.role in LLM_ROLES]
         name, provider, next_provider = self._provider(request)
+        catalog = await run_catalog(self.tools, self.catalogs, request.catalog_key)
         completion = completion_request(
-            provider, self.tools, shown, tools_offered=request.tools, model=request.model
+            provider,
+            self.tools,
+            shown,
+            tools_offered=request.tools,
+            model=request.model,
+            catalog=catalog,
         )
+        if request.agents:
+            completion.tools = offer_agents(completion.tools, request.agents)
         try:
             turn = await heartbeating(provider.complete(completion))
         except ProviderError as e:
@@ -103,13 +124,18 @@ class LLMActivities:
             final = is_outage(e, activity.info().attempt)
             raise_as_activity_error(e, failover_details(name, next_provider), final=final)
         turn.provider = name
+        if request.catalog_key is None and catalog:
+            turn.tool_catalog = catalog  # recorded with this turn: the run's from now on
         turn.cost_usd = self.prices.cost(turn.model or completion.model or "", turn.usage)
         self.cache.remember(
             llm_turn_key(self._key(request), request.turn),
             assistant_message(turn),
         )
         for call in turn.tool_calls:
-            tool = self.tools.get(call.name)
+            # A sub-agent of the input is the workflow's to run, whatever this worker has.
+            tool = None if call.name in request.agents else self.tools.get(call.name)
+            if tool is not None and tool.agent is not None:
+                turn.agent_calls[call.id] = tool.agent
             if tool is not None and tool.approval:
                 turn.approval_calls.append(call.id)
             if tool is not None and tool.timeout_seconds is not None:

@@ -58,6 +58,9 @@ class Settings:
     # Where a worker's tools come from besides the built-ins and installed entry points:
     # modules or module:attribute specs (AGENTIC_LOOP_TOOLS=mypkg.tools,other:TOOLS).
     tools: tuple[str, ...] = ()
+    # A JSON file of MCP servers whose tools a worker offers (AGENTIC_LOOP_MCP; `--mcp FILE`
+    # wins over it; docs/mcp.md).
+    mcp_file: Path | None = None
     # Every TEMPORAL_* variable, handed to temporalio.envconfig (address, namespace, API key,
     # TLS, profile, temporal.toml path) so the SDK's own rules apply. Hidden from repr: it
     # may hold an API key or a private key.
@@ -104,6 +107,7 @@ class Settings:
             db_filename=Path(db).expanduser() if db else None,
             approval_tools=_items(get("AGENTIC_LOOP_APPROVAL_TOOLS")),
             tools=_items(get("AGENTIC_LOOP_TOOLS")),
+            mcp_file=Path(mcp).expanduser() if (mcp := get("AGENTIC_LOOP_MCP")) else None,
             prices_file=Path(prices).expanduser()
             if (prices := get("AGENTIC_LOOP_PRICES"))
             else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class AgentStatus(StrEnum):
@@ -48,6 +49,9 @@ class ToolResult:
     name: str
     content: str
     is_error: bool = False
+    # When a sub-agent answered the call: the child workflow that ran it, whose own history
+    # and `transcript` query hold its conversation (the parent keeps only the answer).
+    agent_workflow_id: str | None = None
 
 
 # Roles the LLM is shown; other entries of the transcript (the approval audit trail) are not.
@@ -69,6 +73,8 @@ class Message:
     is_error: bool = False
     # Workflow time (ISO 8601) at which the entry was made; set on audit entries.
     at: str | None = None
+    # For a tool message a sub-agent answered: its child workflow (ToolResult says why).
+    agent_workflow_id: str | None = None
 
 
 @dataclass
@@ -104,6 +110,33 @@ def _default_local_tools() -> list[str]:
 
 def _default_inline_tools() -> list[str]:
     return ["calculator"]
+
+
+@dataclass
+class SubAgent:
+    """An agent offered to another agent as a tool: the model calls it with a task, and it
+    runs as a child workflow (an AgentWorkflow of its own, with its own history) whose answer
+    is the call's result. Declared in the workflow input (AgentInput.agents) or on the worker
+    (AgentLoopPlugin(agents=...)); recorded in history either way, so fields added later get
+    defaults."""
+
+    # The tool name the model calls it by, and what the model is told it is for.
+    name: str
+    description: str
+    # None: the worker's default system prompt.
+    system_prompt: str | None = None
+    # The tools it is offered; None offers every tool of the worker.
+    tools: list[str] | None = None
+    # None: the worker's default model for its provider.
+    model: str | None = None
+    max_turns: int = 10
+    # Its own budgets; the parent's remaining budgets bound them too.
+    max_total_tokens: int | None = None
+    max_cost_usd: float | None = None
+    # The longest its run may take, in seconds (then the call fails); None for no limit.
+    timeout_seconds: float | None = None
+    # Providers of the worker's chain it uses, in order; empty: the worker's own order.
+    llm_providers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -145,6 +178,11 @@ class AgentInput:
     llm_providers: list[str] = field(default_factory=list)
     # Continue-as-new once history has this many events (None: when Temporal suggests it).
     continue_as_new_after_events: int | None = None
+    # Sub-agents offered to the model as tools, besides those of the worker (docs/sub-agents.md).
+    agents: list[SubAgent] = field(default_factory=list)
+    # 0 for an agent started from outside; a sub-agent's run has its parent's depth plus one.
+    # A sub-agent returns its answer without its transcript (its parent records the result).
+    agent_depth: int = 0
     # Set only by the workflow itself, on continue-as-new.
     carried: CarriedState | None = None
 
@@ -194,6 +232,24 @@ class CarriedState:
     # The provider calls go to after failovers (None: the worker's first), and the moves.
     provider: str | None = None
     failovers: list[Failover] = field(default_factory=list)
+    # The run's tool catalog (ToolSpec): recorded once per run, here for the runs after the
+    # first (empty in runs recorded before MCP tools, and in runs without them).
+    tool_catalog: list[ToolSpec] = field(default_factory=list)
+
+
+@dataclass
+class ToolSpec:
+    """A tool from outside the program (an MCP server's) as the model is shown it. The worker
+    lists such tools when a run has none recorded, and the LLM turn returns them: the run keeps
+    that copy (its tool catalog), so every later turn, and every replay, shows the same tools,
+    whatever the server lists by then."""
+
+    name: str
+    description: str = ""
+    # JSON schema of the arguments object.
+    parameters: dict[str, Any] = field(default_factory=dict)
+    # Where the worker found it ("MCP server notes (mcp.json)"), for people.
+    source: str = ""
 
 
 @dataclass
@@ -235,6 +291,13 @@ class LLMRequest:
     # The one to move to if this call fails for good, when the input orders the providers
     # (AgentInput.llm_providers); None: the worker's chain says.
     next_provider: str | None = None
+    # The run's tool catalog, by key (transcript.keys.catalog_key), once a turn recorded one:
+    # the worker takes it from its cache, or asks the workflow (the `tool_catalog` query).
+    # None: none recorded yet, so the worker offers the tools it has from outside, now.
+    catalog_key: str | None = None
+    # The input's sub-agents, name -> description: the activity offers each to the model as
+    # a tool taking a task (the workflow knows them from its input and runs them itself).
+    agents: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -262,6 +325,14 @@ class LLMTurn:
     cost_usd: float = 0.0
     # Which of the worker's providers answered ("" in turns recorded before failover).
     provider: str = ""
+    # The calls above that name a sub-agent of the worker's (AgentLoopPlugin(agents=...)),
+    # with its definition: the workflow runs them as child workflows, deciding from history.
+    # Empty in turns recorded before sub-agents.
+    agent_calls: dict[str, SubAgent] = field(default_factory=dict)
+    # The tools from outside the program (MCP servers') this turn offered, when the request
+    # had no catalog_key: recorded here once, the run's tool catalog from then on. Empty on
+    # every other turn, and on every turn of a worker without such tools.
+    tool_catalog: list[ToolSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -353,6 +424,17 @@ class AgentProgress:
     # The provider calls go to now (None: the worker's first), and every move so far.
     provider: str | None = None
     failovers: list[Failover] = field(default_factory=list)
+    # Sub-agents running now, each a child workflow (its transcript: `transcript ID`).
+    agents_running: list[RunningAgent] = field(default_factory=list)
+
+
+@dataclass
+class RunningAgent:
+    """A sub-agent in flight, as the `status` query shows it."""
+
+    call_id: str
+    name: str
+    workflow_id: str
 
 
 @dataclass

@@ -406,6 +406,7 @@ def test_describe_tools_gives_one_row_per_tool(module: str) -> None:
         "pure": True,
         "approval": False,
         "timeout_seconds": None,
+        "agent": None,
         "parameters": {
             "type": "object",
             "properties": {"text": {"type": "string"}},

@@ -289,6 +289,7 @@ def test_public_names_import_from_the_package() -> None:
         "build_registry",
         "describe_tools",
         "ENTRY_POINT_GROUP",
+        "agent_tool",
     }
 
 

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
@@ -53,6 +53,9 @@ from agentic_loop.types import AgentInput, AgentResult
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow
 from agentic_loop.workflow.policies import goal_problem
+
+if TYPE_CHECKING:
+    from agentic_loop.tools.mcp.servers import McpServers
 
 Handle = WorkflowHandle[Any, AgentResult]
 POLL_SECONDS = 0.2
@@ -146,6 +149,18 @@ def tools_for(args: argparse.Namespace, settings: Settings) -> ToolRegistry:
     return build_registry([*settings.tools, *(getattr(args, "tools", None) or ())])
 
 
+def mcp_for(args: argparse.Namespace, settings: Settings) -> McpServers | None:
+    """The MCP servers of the command's --mcp FILE, else of AGENTIC_LOOP_MCP; None without
+    either. The file is read (and a bad one reported) here; the servers start later."""
+    given = getattr(args, "mcp", None)
+    path = Path(given).expanduser() if given else settings.mcp_file
+    if path is None:
+        return None
+    from agentic_loop.tools.mcp.servers import McpServers
+
+    return McpServers.from_file(path)
+
+
 def agent_input(args: argparse.Namespace, settings: Settings, *, chat: bool = False) -> AgentInput:
     problem = goal_problem(args.goal)
     if problem is not None:
@@ -187,8 +202,11 @@ async def local_agent(
     options name, stopped and closed at the end."""
     provider = provider_from_settings(settings) if worker else None
     tools = tools_for(args, settings) if worker else None
-    plugin = AgentLoopPlugin(settings, provider=provider, tools=tools)
+    mcp = mcp_for(args, settings) if worker else None
+    plugin = AgentLoopPlugin(settings, provider=provider, tools=tools, mcp=mcp)
     try:
+        # Before Temporal: a server that cannot start is said at once, in one line.
+        await plugin.start_mcp()
         async with temporal_for_run(settings, args.db_filename, plugin) as (client, where):
             embedded_address = None if configured_address(settings) else target_of(client)
             queue = command_task_queue(settings, worker=worker)

@@ -34,7 +34,9 @@ from agentic_loop.types import (
     AgentProgress,
     AgentStatus,
     ApprovalRequest,
+    Message,
     Reply,
+    RunningAgent,
     TranscriptPage,
     TranscriptRequest,
     UserMessage,
@@ -72,10 +74,16 @@ def _describe_status(progress: AgentProgress) -> str:
     ]
     if running:  # a finished run has no request left to spend turns on
         lines.append(f"turns left for this request: {progress.turns_left}")
+    children = {agent.call_id: agent for agent in progress.agents_running}
     for call in progress.pending_tool_calls:
         waiting = any(c.id == call.id for c in progress.awaiting_approval)
         mark = "waiting for approval" if waiting else "running"
+        child = children.get(call.id)
+        if child is not None:
+            mark = f"sub-agent running as {child.workflow_id}"
         lines.append(f"  {call.id}: {call.name}({call.arguments}) [{mark}]")
+    if children:
+        lines.append("  (`agentic-loop transcript ID --child CALL_ID` shows a sub-agent's)")
     return "\n".join(lines)
 
 
@@ -230,8 +238,32 @@ async def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _child_of(client: Client, args: argparse.Namespace, settings: Settings) -> str:
+    """The workflow id of the sub-agent that answered (or is answering) call `args.child` of
+    workflow `args.workflow_id`: from the parent's transcript, else its status."""
+    handle, description = await described_handle(client, args.workflow_id, settings)
+    messages: list[Message] = await _call(
+        read_transcript(client, args.workflow_id), args.workflow_id
+    )
+    for message in messages:
+        if message.tool_call_id == args.child and message.agent_workflow_id:
+            return message.agent_workflow_id
+    pollers = await _workers_polling(client, description.task_queue, settings)
+    progress: AgentProgress | None = await _ask(handle, AgentWorkflow.status, pollers=pollers)
+    running: list[RunningAgent] = progress.agents_running if progress is not None else []
+    for agent in running:
+        if agent.call_id == args.child:
+            return agent.workflow_id
+    calls = [c.id for m in messages for c in m.tool_calls]
+    if args.child in calls:
+        fail(f"call {args.child!r} of {args.workflow_id!r} was not answered by a sub-agent")
+    fail(f"workflow {args.workflow_id!r} has no tool call {args.child!r}")
+
+
 async def cmd_transcript(args: argparse.Namespace, settings: Settings) -> int:
     client = await connect(settings)
+    if getattr(args, "child", None) is not None:
+        args.workflow_id = await _child_of(client, args, settings)
     handle, description = await described_handle(client, args.workflow_id, settings)
     pollers = await _workers_polling(client, description.task_queue, settings)
     head: TranscriptPage | None = await _ask(
@@ -256,5 +288,6 @@ async def cmd_transcript(args: argparse.Namespace, settings: Settings) -> int:
             print(to_json({"index": index, **dataclasses.asdict(message)}))
         else:
             calls = "".join(f" -> {c.name}({c.arguments})" for c in message.tool_calls)
-            print(f"{index:>5} {message.role:<9} {message.content}{calls}")
+            child = f" (sub-agent {message.agent_workflow_id})" if message.agent_workflow_id else ""
+            print(f"{index:>5} {message.role:<9} {message.content}{calls}{child}")
     return 0

@@ -26,6 +26,16 @@ def _tools_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _mcp_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mcp",
+        metavar="FILE",
+        default=None,
+        help='also serve the tools of the MCP servers in this JSON file ({"mcpServers": ...}, '
+        "as Claude Desktop's; docs/mcp.md); default: AGENTIC_LOOP_MCP",
+    )
+
+
 def json_option(parser: argparse.ArgumentParser, what: str) -> None:
     """--json, described alike everywhere: what the command prints instead of text."""
     parser.add_argument("--json", action="store_true", help=f"print {what} as JSON instead of text")
@@ -58,6 +68,7 @@ def _goal_options(parser: argparse.ArgumentParser) -> None:
 def _local_options(parser: argparse.ArgumentParser) -> None:
     """Options of the commands that run a worker in this process (`run`, `chat`)."""
     _tools_option(parser)
+    _mcp_option(parser)
     parser.add_argument(
         "--db-filename", default=None, help="keep the embedded server's history in this SQLite file"
     )
@@ -178,11 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="stop before this index; negative counts from the end (default: after the last)",
     )
+    transcript.add_argument(
+        "--child",
+        metavar="CALL_ID",
+        default=None,
+        help="the transcript of the sub-agent that answered (or is answering) this tool call "
+        "instead: its own workflow, as `status` lists it",
+    )
 
     worker = command("worker", "serve:cmd_worker", "run a worker for the agent loop until Ctrl-C")
     _tools_option(worker)
+    _mcp_option(worker)
     tools = command("tools", "tools:cmd_tools", "list the tools a worker would serve")
     _tools_option(tools)
+    _mcp_option(tools)
     json_option(tools, "one object per tool")
 
     codec = command(

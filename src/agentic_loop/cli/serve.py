@@ -17,6 +17,7 @@ from agentic_loop.cli.common import (
     default_address,
     encryption_text,
     fail,
+    mcp_for,
     namespace_message,
     namespace_missing,
     tools_for,
@@ -46,9 +47,19 @@ async def _check_namespace(client: Client, settings: Settings) -> None:
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     plugin = AgentLoopPlugin(
-        settings, provider=provider_from_settings(settings), tools=tools_for(args, settings)
+        settings,
+        provider=provider_from_settings(settings),
+        tools=tools_for(args, settings),
+        mcp=mcp_for(args, settings),
     )
     configure_logging(settings)
+    try:
+        # Before connecting: a server that cannot start is said at once, and the tools
+        # printed below include the servers'.
+        await plugin.start_mcp()
+    except BaseException:
+        await plugin.aclose()
+        raise
     client = await connect(settings, plugin)
     address = describe(client_connect_config(settings, address_override=default_address(settings)))
     await _check_namespace(client, settings)

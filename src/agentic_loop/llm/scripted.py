@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,3 +209,27 @@ class ScriptedLLM:
             usage=usage,
             model=request.model or self.default_model,
         )
+
+
+class ScriptedModels:
+    """Plays one script per model name, for agents with sub-agents: each sub-agent asks for
+    its own `model` (SubAgent.model) and gets that script; any other request, the parent's,
+    gets `default`. Every script keeps its own `requests`."""
+
+    __test__ = False
+
+    def __init__(self, default: ScriptedLLM, by_model: Mapping[str, ScriptedLLM]) -> None:
+        self.default = default
+        self.by_model = dict(by_model)
+
+    @property
+    def name(self) -> str:
+        return "scripted"
+
+    @property
+    def default_model(self) -> str:
+        return self.default.default_model
+
+    async def complete(self, request: CompletionRequest) -> LLMTurn:
+        script = self.by_model.get(request.model or "", self.default)
+        return await script.complete(request)

@@ -14,15 +14,16 @@ without the passthrough list re-imports the payload types for every run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
 from temporalio.service import ConnectConfig, ServiceClient
-from temporalio.worker import Replayer, WorkflowRunner
+from temporalio.worker import Replayer, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentic_loop.activities import LLMActivities, ToolActivities
@@ -33,11 +34,15 @@ from agentic_loop.telemetry.metrics import metrics_runtime
 from agentic_loop.telemetry.tracing import interceptors
 from agentic_loop.temporal.codec import EncryptionCodec, SealedFailureConverter, codec_from_settings
 from agentic_loop.tools import Tool, ToolRegistry
+from agentic_loop.tools.agents import agent_tool, check_agent
 from agentic_loop.transcript.cache import TranscriptCache
+from agentic_loop.types import SubAgent
 from agentic_loop.workflow import AgentWorkflow
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
+
+    from agentic_loop.tools.mcp.servers import McpServers
 
 PLUGIN_NAME = "agentic_loop.AgentLoopPlugin"
 
@@ -51,9 +56,11 @@ WORKFLOWS: tuple[type, ...] = (AgentWorkflow,)
 PASSTHROUGH_MODULES = (
     "agentic_loop.activities",
     "agentic_loop.llm.failover",
+    "agentic_loop.tools.agents",
     "agentic_loop.transcript.keys",
     "agentic_loop.types",
     "agentic_loop.workflow.approvals",
+    "agentic_loop.workflow.children",
     "agentic_loop.workflow.failover",
     "agentic_loop.workflow.inbox",
     "agentic_loop.workflow.options",
@@ -121,6 +128,11 @@ class AgentLoopPlugin(SimplePlugin):
     None, the provider and tools the settings name, made when the first worker needs them (a
     client that only starts agents never makes them).
     cache: the workers' transcript cache, shared by every worker of this plugin.
+    agents: sub-agents every worker offers the model besides its tools, each run as a child
+    workflow when called (docs/sub-agents.md).
+    mcp: the MCP servers whose tools every worker offers besides its own (docs/mcp.md); when
+    None, those of the settings' file (AGENTIC_LOOP_MCP), if any. They start with the first
+    worker that runs (or `start_mcp()`), and stop with the last.
     """
 
     def __init__(
@@ -132,8 +144,21 @@ class AgentLoopPlugin(SimplePlugin):
         cache: TranscriptCache | None = None,
         tracer_provider: TracerProvider | None = None,
         prices: PriceTable | None = None,
+        agents: Iterable[SubAgent] = (),
+        mcp: McpServers | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
+        if mcp is None and self.settings.mcp_file is not None:
+            # Imported only here: the MCP SDK takes a second to import, and most processes
+            # (clients, replayers, workers without MCP) never need it.
+            from agentic_loop.tools.mcp.servers import McpServers
+
+            mcp = McpServers.from_file(self.settings.mcp_file)
+        self.mcp = mcp
+        # Registries the activities run tools from: the MCP tools are registered in each.
+        self._served: list[ToolRegistry] = []
+        self._mcp_users = 0
+        self.agents = [check_agent(agent) for agent in agents]
         self.prices = (
             prices if prices is not None else PriceTable.from_file(self.settings.prices_file)
         )
@@ -184,13 +209,63 @@ class AgentLoopPlugin(SimplePlugin):
                 )
             return self._activities
         provider = provider if provider is not None else self.provider
-        tools = tools if tools is not None else self.tools
+        tools = self._with_agents(tools if tools is not None else self.tools)
+        self._serve(tools)
         cache = cache if cache is not None else self.cache
         prices = prices if prices is not None else self.prices
         return [
             LLMActivities(provider, tools, cache, prices).call_llm,
             ToolActivities(tools, cache).run_tool,
         ]
+
+    def _serve(self, tools: ToolRegistry) -> None:
+        """Remember a registry the activities use, and give it the MCP tools already listed."""
+        if all(served is not tools for served in self._served):
+            self._served.append(tools)
+        for listed in self.mcp.tools if self.mcp is not None else ():
+            tools.register(listed)  # the same Tool again is a no-op
+
+    async def start_mcp(self) -> None:
+        """Start the MCP servers and list their tools into the workers' registries, now: a
+        command calls it before its worker, so a server that cannot start is reported at once
+        (McpServerUnavailable, a ConfigError). No-op without MCP servers."""
+        if self.mcp is None:
+            return
+        await self.mcp.start()
+        if self._tools is not None:
+            self._serve(self._tools)
+        for served in self._served:
+            self._serve(served)
+
+    @contextlib.asynccontextmanager
+    async def _mcp_running(self) -> AsyncIterator[None]:
+        # Shared by every worker of this plugin: started by the first, stopped after the last.
+        if self.mcp is None:
+            yield
+            return
+        self._mcp_users += 1
+        try:
+            await self.start_mcp()
+            yield
+        finally:
+            self._mcp_users -= 1
+            if self._mcp_users == 0:
+                await self.mcp.aclose()
+
+    async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
+        # Not SimplePlugin's run_context: that one wraps replayers too, which must never
+        # start servers (a replay runs no activity).
+        async with self._mcp_running():
+            await super().run_worker(worker, next)
+
+    def _with_agents(self, tools: ToolRegistry) -> ToolRegistry:
+        """The tools and the plugin's sub-agents, in a registry of their own (the given one
+        is left as it was); a sub-agent named like a tool is a DuplicateToolError."""
+        if not self.agents:
+            return tools
+        return ToolRegistry(
+            [*tools, *(agent_tool(a, source="AgentLoopPlugin(agents=...)") for a in self.agents)]
+        )
 
     def _with_workflows(self, existing: Sequence[type] | None) -> list[type]:
         # A workflow already registered under AgentWorkflow's name wins: a versioning test
@@ -218,7 +293,10 @@ class AgentLoopPlugin(SimplePlugin):
         return await next(config)
 
     async def aclose(self) -> None:
-        """Close the provider's HTTP client (OpenAI's), once no worker uses it."""
+        """Close the provider's HTTP client (OpenAI's) and stop the MCP servers, once no
+        worker uses them."""
+        if self.mcp is not None:
+            await self.mcp.aclose()
         aclose = getattr(self._provider, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -7,6 +7,7 @@ installed packages' `agentic_loop.tools` entry points and from modules it is tol
 
 from __future__ import annotations
 
+from agentic_loop.tools.agents import agent_tool
 from agentic_loop.tools.base import Tool, ToolContext, ToolError
 from agentic_loop.tools.decorator import tool
 from agentic_loop.tools.loading import (
@@ -27,6 +28,7 @@ __all__ = [
     "ToolError",
     "ToolLoadError",
     "ToolRegistry",
+    "agent_tool",
     "build_registry",
     "default_registry",
     "describe_tools",

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agentic_loop.types import SubAgent
+
 if TYPE_CHECKING:
     from agentic_loop.tools.registry import ToolRegistry as ToolRegistry
 
@@ -54,6 +56,13 @@ class Tool:
     # The function @tool made this tool of, as written: a user's unit test calls it directly
     # (with a ToolContext of its own where it takes one). None for a hand-built tool.
     function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+    # Set for a sub-agent offered by the worker (tools/agents.py): its calls run as child
+    # workflows, never as `run_tool` activities.
+    agent: SubAgent | None = None
+    # Its name, description and schema come from outside this program (an MCP server's
+    # list) and may change while a run goes on: each run records them once (its tool
+    # catalog, tools/catalog.py) and the model is shown that copy on every turn.
+    external: bool = False
 
     def __post_init__(self) -> None:
         if self.timeout_seconds is not None and not self.timeout_seconds > 0:

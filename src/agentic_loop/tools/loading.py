@@ -19,8 +19,10 @@ from typing import Any
 
 from agentic_loop.config import ConfigError
 from agentic_loop.tools import calculator, web_search
+from agentic_loop.tools.agents import agent_tool
 from agentic_loop.tools.base import Tool
 from agentic_loop.tools.registry import ToolRegistry
+from agentic_loop.types import SubAgent
 
 ENTRY_POINT_GROUP = "agentic_loop.tools"
 
@@ -99,6 +101,8 @@ def describe_tools(registry: ToolRegistry) -> list[dict[str, Any]]:
             "approval": t.approval,
             "timeout_seconds": t.timeout_seconds,
             "parameters": t.parameters,
+            # A sub-agent (run as a child workflow when called), with its model and limits.
+            "agent": None if t.agent is None else dataclasses.asdict(t.agent),
         }
         for t in registry
     ]
@@ -152,14 +156,27 @@ def _attribute(module: ModuleType, attr: str, what: str) -> object:
 
 
 def _module_tools(module: ModuleType) -> list[Tool]:
-    # A module's __dict__ keeps definition order; the same Tool under two names counts once.
+    # A module's __dict__ keeps definition order; the same Tool under two names counts once,
+    # and so does a SubAgent that the module also made a tool of (agent_tool).
+    values = list(vars(module).values())
+    made = {id(v.agent) for v in values if isinstance(v, Tool) and v.agent is not None}
     seen: set[int] = set()
     tools: list[Tool] = []
-    for value in vars(module).values():
+    for value in values:
+        if isinstance(value, SubAgent) and id(value) not in made:
+            made.add(id(value))
+            tools.append(_agent_tool(value, f"module {module.__name__}"))
         if isinstance(value, Tool) and id(value) not in seen:
             seen.add(id(value))
             tools.append(value)
     return tools
+
+
+def _agent_tool(agent: SubAgent, what: str) -> Tool:
+    try:
+        return agent_tool(agent)
+    except ConfigError as e:
+        raise ToolLoadError(f"{what}: {e}") from None
 
 
 def _as_tools(value: object, what: str, subject: str, *, call: bool = True) -> list[Tool]:
@@ -167,11 +184,15 @@ def _as_tools(value: object, what: str, subject: str, *, call: bool = True) -> l
     sentence of an error about it."""
     if isinstance(value, Tool):
         return [value]
+    if isinstance(value, SubAgent):
+        return [_agent_tool(value, what)]
     if isinstance(value, ToolRegistry):
         tools = list(value)
     elif isinstance(value, list | tuple):
         tools = []
         for position, item in enumerate(value):
+            if isinstance(item, SubAgent):
+                item = _agent_tool(item, what)
             if not isinstance(item, Tool):
                 raise ToolLoadError(
                     f"{what}: item {position} is {_kind(item)}, not a Tool; list only Tools "

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from agentic_loop.config import ConfigError
 from agentic_loop.tools.base import Tool, ToolContext, ToolError
-from agentic_loop.types import ToolCall, ToolResult
+from agentic_loop.types import ToolCall, ToolResult, ToolSpec
 
 
 class DuplicateToolError(ConfigError):
@@ -56,10 +56,20 @@ class ToolRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._tools
 
-    def schemas(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Schemas of the named tools (all when None), skipping names this worker lacks."""
-        chosen = self.names() if names is None else [n for n in names if n in self._tools]
-        return [self._tools[n].schema() for n in chosen]
+    def schemas(
+        self, names: Iterable[str] | None = None, catalog: Sequence[ToolSpec] | None = None
+    ) -> list[dict[str, Any]]:
+        """Schemas of the named tools (all when None), skipping names this worker lacks. With
+        a `catalog` (a run's recorded copy of the tools from outside the program), those are
+        shown as the catalog has them, and this worker's own copies of them not at all."""
+        if catalog is None:
+            chosen = self.names() if names is None else [n for n in names if n in self._tools]
+            return [self._tools[n].schema() for n in chosen]
+        shown = {n: t for n, t in self._tools.items() if not t.external}
+        recorded = {s.name: s for s in catalog if s.name not in shown}
+        available = [*shown, *recorded]
+        chosen = available if names is None else [n for n in names if n in available]
+        return [shown[n].schema() if n in shown else spec_schema(recorded[n]) for n in chosen]
 
     async def execute(self, call: ToolCall, context: ToolContext) -> ToolResult:
         """Run one call. Every mistake of the LLM's becomes an error result, never a raise."""
@@ -85,3 +95,15 @@ class ToolRegistry:
         except ToolError as e:
             return refuse(str(e))
         return ToolResult(call_id=call.id, name=call.name, content=content)
+
+
+def spec_schema(spec: ToolSpec) -> dict[str, Any]:
+    """A recorded tool as the Chat Completions `tools` list expects it (as Tool.schema)."""
+    return {
+        "type": "function",
+        "function": {
+            "name": spec.name,
+            "description": spec.description,
+            "parameters": spec.parameters,
+        },
+    }

@@ -11,9 +11,11 @@ changes what a running workflow's next request refers to: treat them as recorded
 
 from __future__ import annotations
 
+import hashlib
+import json
 import zlib
 
-from agentic_loop.types import LLMTurn, Message, ToolResult
+from agentic_loop.types import LLMTurn, Message, ToolResult, ToolSpec
 
 
 def message_checksum(message: Message) -> int:
@@ -23,6 +25,14 @@ def message_checksum(message: Message) -> int:
     for call in message.tool_calls:
         parts += [call.id, call.name, call.arguments]
     return zlib.crc32("\x00".join(parts).encode("utf-8"))
+
+
+def catalog_key(specs: list[ToolSpec]) -> str:
+    """The key of a run's tool catalog: a fingerprint of all the model is shown of its tools,
+    so the copy a worker's cache holds under it is the one the run recorded."""
+    shown = [[s.name, s.description, s.parameters] for s in specs]
+    text = json.dumps(shown, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return f"catalog/{len(specs)}/{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
 def llm_turn_key(conversation_id: str, turn: int) -> str:
@@ -49,6 +59,7 @@ def tool_message(result: ToolResult) -> Message:
         tool_call_id=result.call_id,
         name=result.name,
         is_error=result.is_error,
+        agent_workflow_id=result.agent_workflow_id,
     )
 
 

@@ -37,11 +37,13 @@ with workflow.unsafe.imports_passed_through():
         ToolCall,
         ToolRequest,
         ToolResult,
+        ToolSpec,
         TranscriptPage,
         TranscriptRequest,
         UserMessage,
     )
     from agentic_loop.workflow.approvals import Approvals, audit_entry, rejection
+    from agentic_loop.workflow.children import Children, budget_reached
     from agentic_loop.workflow.failover import fail_over
     from agentic_loop.workflow.inbox import Inbox
     from agentic_loop.workflow.options import llm_options, tool_options
@@ -93,6 +95,7 @@ class AgentWorkflow:
             self._state = ConversationState.resume(input.carried)
         self._inbox = Inbox(self._state)
         self._approvals = Approvals()
+        self._children = Children(input)
         # Tool calls of the current turn that have not finished (approvals included).
         self._pending: dict[str, ToolCall] = {}
         # Transcript messages (by global index) that an activity returned, with their cache
@@ -194,6 +197,11 @@ class AgentWorkflow:
                 results = await asyncio.gather(*(self._run_tool(c, turn) for c in turn.tool_calls))
                 for result, produced_as in results:
                     self._append(tool_message(result), produced_as=produced_as)
+                # Sub-agents spend from this run's budgets: once one is spent, no more turns.
+                # (Without sub-agents, usage only grows in an LLM turn, checked above.)
+                spent = budget_reached(self._state, self._input)
+                if spent is not None:
+                    return spent, self._last_assistant_text(), None
                 continue
             if turn.finish_reason == "length":
                 return AgentStatus.TRUNCATED, turn.content, None
@@ -253,6 +261,7 @@ class AgentWorkflow:
             conversation_id=state.conversation_id,
             recorded=recorded,
             inline_tools=[t for t in self._input.inline_tools if self._inline(t)],
+            catalog_key=state.catalog_key,
         )
         request.provider, request.next_provider = self._providers()
         state.sent = state.total
@@ -276,6 +285,7 @@ class AgentWorkflow:
                 )
         state.usage = state.usage + turn.usage
         state.cost_usd += turn.cost_usd
+        state.adopt_catalog(turn.tool_catalog)
         return turn
 
     def _providers(self) -> tuple[str | None, str | None]:
@@ -338,6 +348,10 @@ class AgentWorkflow:
                     self._phase = "running tools"
                 if not decision.approved:
                     return refusal(call, rejection(decision)), None
+            agent = self._children.agent_for(call, turn)
+            if agent is not None:
+                # A sub-agent: a child workflow whose id is the call's idempotency key.
+                return await self._children.run(call, agent, key, state), None
             return await self._execute_tool(call, key, turn.call_timeouts.get(call.id))
         finally:
             del self._pending[call.id]
@@ -385,7 +399,14 @@ class AgentWorkflow:
         self._status = status
         self._phase = "done"
         keep_status(status)
-        return result_of(self._state, status, answer, error, workflow.info().workflow_id)
+        return result_of(
+            self._state,
+            status,
+            answer,
+            error,
+            workflow.info().workflow_id,
+            keep_transcript=self._input.agent_depth == 0,
+        )
 
     # ---- messages from outside --------------------------------------------------------------
     # Handler names are recorded in history and used by every client: they are given as
@@ -432,6 +453,12 @@ class AgentWorkflow:
     def transcript(self, request: TranscriptRequest) -> TranscriptPage:
         return self._state.page(request.start, request.end)
 
+    @workflow.query(name="tool_catalog")
+    def tool_catalog(self) -> list[ToolSpec]:
+        """The run's recorded tools from outside the program, for a worker without them in
+        its cache (tools/catalog.py)."""
+        return self._state.tool_catalog
+
     @workflow.query(name="status")
     def status(self) -> AgentProgress:
         return progress_of(
@@ -441,6 +468,7 @@ class AgentWorkflow:
             phase=self._phase,
             pending=list(self._pending.values()),
             awaiting=list(self._approvals.awaiting.values()),
+            agents_running=self._children.in_flight(),
         )
 
 

@@ -3,7 +3,14 @@ and the run's result, both read off its state (workflow code: pure, deterministi
 
 from __future__ import annotations
 
-from agentic_loop.types import AgentInput, AgentProgress, AgentResult, AgentStatus, ToolCall
+from agentic_loop.types import (
+    AgentInput,
+    AgentProgress,
+    AgentResult,
+    AgentStatus,
+    RunningAgent,
+    ToolCall,
+)
 from agentic_loop.workflow.policies import RESULT_TRANSCRIPT_CHARS, newest_that_fit
 from agentic_loop.workflow.state import ConversationState
 
@@ -16,6 +23,7 @@ def progress_of(
     phase: str,
     pending: list[ToolCall],
     awaiting: list[ToolCall],
+    agents_running: list[RunningAgent] | None = None,
 ) -> AgentProgress:
     budget = agent_input.max_total_tokens
     dollars = agent_input.max_cost_usd
@@ -36,6 +44,7 @@ def progress_of(
         cost_left_usd=None if dollars is None else max(0.0, dollars - state.cost_usd),
         provider=state.provider,
         failovers=list(state.failovers),
+        agents_running=list(agents_running or ()),
     )
 
 
@@ -45,10 +54,13 @@ def result_of(
     answer: str,
     error: str | None,
     workflow_id: str,
+    *,
+    keep_transcript: bool = True,
 ) -> AgentResult:
     """The run's result, with the newest messages that fit (the whole conversation is the
-    `transcript` query's to give)."""
-    kept = newest_that_fit(state.transcript, RESULT_TRANSCRIPT_CHARS)
+    `transcript` query's to give). Without `keep_transcript` (a sub-agent's result, which its
+    parent's history records) the answer alone."""
+    kept = newest_that_fit(state.transcript, RESULT_TRANSCRIPT_CHARS) if keep_transcript else []
     return AgentResult(
         answer=answer,
         status=status,

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agentic_loop.transcript.keys import message_checksum
+from agentic_loop.transcript.keys import catalog_key, message_checksum
 from agentic_loop.types import (
     CarriedState,
     Failover,
     Message,
     MessageRef,
     PendingRequest,
+    ToolSpec,
     TranscriptPage,
     Usage,
 )
@@ -47,6 +48,10 @@ class ConversationState:
     # The provider calls go to after failovers (None: the worker's first), and the moves.
     provider: str | None = None
     failovers: list[Failover] = field(default_factory=list)
+    # The run's tools from outside the program (MCP servers'), as the first LLM turn that
+    # offered any recorded them (tools/catalog.py), and the key later requests name it by.
+    tool_catalog: list[ToolSpec] = field(default_factory=list)
+    catalog_key: str | None = None
 
     @classmethod
     def start(cls, conversation_id: str, system_prompt: str, goal: str) -> ConversationState:
@@ -79,7 +84,16 @@ class ConversationState:
             cost_usd=carried.cost_usd,
             provider=carried.provider,
             failovers=list(carried.failovers),
+            tool_catalog=list(carried.tool_catalog),
+            catalog_key=catalog_key(carried.tool_catalog) if carried.tool_catalog else None,
         )
+
+    def adopt_catalog(self, specs: list[ToolSpec]) -> None:
+        """Keep the first catalog an LLM turn recorded; any later one is ignored (a turn only
+        returns one when its request named none, so a retried first turn, say)."""
+        if specs and not self.tool_catalog:
+            self.tool_catalog = list(specs)
+            self.catalog_key = catalog_key(self.tool_catalog)
 
     @property
     def total(self) -> int:
@@ -139,6 +153,7 @@ class ConversationState:
             cost_usd=self.cost_usd,
             provider=self.provider,
             failovers=list(self.failovers),
+            tool_catalog=list(self.tool_catalog),
         )
 
 
