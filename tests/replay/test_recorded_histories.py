@@ -45,6 +45,10 @@ REQUIRED_SCENARIOS = {
     "cancelled_during_llm",
     "max_tokens",
     "chat_continue_as_new",
+    # A parent with two sub-agents (one of the input's, one of the worker's), and each child.
+    "sub_agents",
+    # MCP tools: the run's tool catalog recorded by the first LLM turn, named by key later.
+    "mcp_tools",
 }
 
 
