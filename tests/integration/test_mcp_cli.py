@@ -25,10 +25,10 @@ async def test_tools_lists_the_mcp_servers_tools_with_the_others(tmp_path: Path)
     listed = await run_cli("tools", "--mcp", str(config))
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
-    assert f"box__add(a, b)  from MCP server box ({config})" in lines
-    assert f"box__record(entry, hold) [approval]  from MCP server box ({config})" in lines
+    assert f"box__add(a, b)  from MCP server box ({config.name})" in lines
+    assert f"box__record(entry, hold) [approval]  from MCP server box ({config.name})" in lines
     assert lines.index(next(x for x in lines if x.startswith("calculator("))) < lines.index(
-        f"box__add(a, b)  from MCP server box ({config})"
+        f"box__add(a, b)  from MCP server box ({config.name})"
     )
     as_json = await run_cli("tools", "--json", AGENTIC_LOOP_MCP=str(config))
     rows = [json.loads(line) for line in as_json.stdout.splitlines()]

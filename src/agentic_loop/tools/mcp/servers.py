@@ -168,7 +168,9 @@ class McpServers:
             run=run,
             timeout_seconds=connection.server.timeout_seconds,
             approval=connection.server.needs_approval(original),
-            source=f"MCP server {server} ({self.config.path})"
+            # The file's name, not its path: a run's tool catalog is recorded in its history,
+            # which should not carry one machine's directories.
+            source=f"MCP server {server} ({Path(self.config.path).name})"
             if self.config.path
             else f"MCP server {server}",
             external=True,
