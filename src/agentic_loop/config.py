@@ -53,6 +53,9 @@ class Settings:
     # The longest wait before one retry that a provider's rate-limit headers may ask for
     # (AGENTIC_LOOP_MAX_RETRY_DELAY, seconds); past it the retry policy's back-off applies.
     max_retry_delay_seconds: float = 600.0
+    # What a worker's transcript cache may hold, in MiB (AGENTIC_LOOP_CACHE_MB;
+    # transcript/cache.py says why 256).
+    cache_mb: float = 256.0
     # A JSON file of model prices over the defaults (AGENTIC_LOOP_PRICES; llm/pricing.py).
     prices_file: Path | None = None
     # Where a worker's tools come from besides the built-ins and installed entry points:
@@ -114,6 +117,9 @@ class Settings:
             max_retry_delay_seconds=_positive(
                 get("AGENTIC_LOOP_MAX_RETRY_DELAY"), "AGENTIC_LOOP_MAX_RETRY_DELAY", 600.0
             ),
+            cache_mb=_positive(
+                get("AGENTIC_LOOP_CACHE_MB"), "AGENTIC_LOOP_CACHE_MB", 256.0, unit="MiB", e_g="512"
+            ),
             temporal_env=tuple(
                 sorted((k, v) for k, v in env.items() if k.startswith("TEMPORAL_") and v.strip())
             ),
@@ -151,8 +157,11 @@ def _items(value: str | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in (value or "").split(",") if item.strip())
 
 
-def _positive(value: str | None, name: str, default: float) -> float:
-    """A positive number of seconds, or the default when unset; a ConfigError otherwise."""
+def _positive(
+    value: str | None, name: str, default: float, *, unit: str = "seconds", e_g: str = "600"
+) -> float:
+    """A positive number (of seconds, unless `unit` says), or the default when unset; a
+    ConfigError otherwise."""
     if value is None:
         return default
     try:
@@ -160,5 +169,5 @@ def _positive(value: str | None, name: str, default: float) -> float:
     except ValueError:
         number = -1.0
     if not number > 0:
-        raise ConfigError(f"{name}={value!r}: use a positive number of seconds, e.g. 600")
+        raise ConfigError(f"{name}={value!r}: use a positive number of {unit}, e.g. {e_g}")
     return number

@@ -13,7 +13,7 @@ from agentic_loop.activities import LLMActivities, ToolActivities
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.errors import provider_error
 from agentic_loop.tools import Tool, ToolContext, ToolRegistry, default_registry
-from agentic_loop.transcript.cache import TranscriptCache
+from agentic_loop.transcript.cache import TranscriptCache, message_bytes
 from agentic_loop.transcript.keys import message_checksum, tool_message, tool_result_key
 from agentic_loop.types import LLMRequest, LLMTurn, Message, MessageRef, ToolCall, ToolRequest
 
@@ -156,6 +156,43 @@ def test_cache_evicts_the_least_recently_used_conversation() -> None:
     assert cache.prefix("b", 0) is None
     assert cache.prefix("a", 0) is not None
     assert len(cache) == 2
+
+
+def test_cache_is_bounded_in_bytes_and_drops_the_least_recent_first() -> None:
+    """Past its byte bound the cache forgets conversations, least recently used first, until
+    it fits; growing a held list in place (as the activity does) is weighed too."""
+    big = "x" * 10_000
+    cache = TranscriptCache(max_bytes=25_000)
+    cache.store("a", [_msg("user", big)])
+    held = [_msg("user", big)]
+    cache.store("b", held)
+    assert cache.prefix("a", 1) is not None  # a is now the more recent
+    held.append(_msg("assistant", big))  # b grows past the bound, in place
+    cache.store("b", held)
+    assert cache.prefix("a", 1) is None  # the least recent went, and b then fits
+    assert cache.size_bytes == 2 * message_bytes(_msg("user", big))
+    reheld = cache.prefix("b", 2)
+    assert reheld is not None
+    reheld.append(_msg("assistant", big))  # one conversation alone over the bound
+    cache.store("b", reheld)
+    assert cache.prefix("b", 3) is None
+    assert cache.size_bytes == 0
+    cache.store("c", [_msg("user", "small")])
+    assert cache.size_bytes == message_bytes(_msg("user", "small"))
+    assert cache.prefix("c", 1) is not None
+
+
+def test_produced_messages_are_bounded_to_a_quarter_of_the_bytes() -> None:
+    """Messages kept for the next request's references take at most a quarter of the byte
+    bound; the oldest go first, and replacing one does not count it twice."""
+    cache = TranscriptCache(max_bytes=40_000)
+    for i in range(3):
+        cache.remember(f"k{i}", _msg("tool", "y" * 4_000))
+    cache.remember("k2", _msg("tool", "y" * 4_000))
+    assert cache.recall("k0") is None  # 3 x ~4.4 KB > 10 KB: the oldest went
+    assert cache.recall("k1") is not None
+    assert cache.recall("k2") is not None
+    assert cache.size_bytes == 2 * message_bytes(_msg("tool", "y" * 4_000))
 
 
 async def test_a_referenced_message_is_taken_from_the_cache_only_if_it_is_the_same() -> None:

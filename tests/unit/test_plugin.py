@@ -149,3 +149,13 @@ async def test_a_runner_of_the_users_own_kind_is_left_alone(time_env: WorkflowEn
     for runner in (UnsandboxedWorkflowRunner(), Mine(restrictions=SandboxRestrictions.default)):
         worker = Worker(time_env.client, task_queue=f"tq-{uuid.uuid4()}", workflow_runner=runner)
         assert worker.config(active_config=True).get("workflow_runner") is runner
+
+
+def test_the_transcript_cache_takes_its_byte_bound_from_the_settings() -> None:
+    """AGENTIC_LOOP_CACHE_MB sets the worker cache's byte bound (256 MiB unset); a bound
+    that is not a positive number is a configuration error naming the variable."""
+    assert AgentLoopPlugin(Settings()).cache.max_bytes == 256 * 1024 * 1024
+    settings = Settings.from_env({"AGENTIC_LOOP_CACHE_MB": "1.5"})
+    assert AgentLoopPlugin(settings).cache.max_bytes == 1_572_864
+    with pytest.raises(ConfigError, match="AGENTIC_LOOP_CACHE_MB='0': use a positive number"):
+        Settings.from_env({"AGENTIC_LOOP_CACHE_MB": "0"})

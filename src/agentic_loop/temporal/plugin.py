@@ -166,7 +166,11 @@ class AgentLoopPlugin(SimplePlugin):
         self._tools = (
             tools if isinstance(tools, ToolRegistry) or tools is None else ToolRegistry(tools)
         )
-        self.cache = cache if cache is not None else TranscriptCache()
+        self.cache = (
+            cache
+            if cache is not None
+            else TranscriptCache(max_bytes=int(self.settings.cache_mb * 1024 * 1024))
+        )
         self._activities: list[Callable[..., Any]] | None = None
         super().__init__(
             PLUGIN_NAME,
