@@ -52,6 +52,7 @@ _WHERE = {
     "start_dev_server": "agentic_loop.temporal.dev_server",
     "start_time_skipping": "agentic_loop.temporal.dev_server",
     "read_transcript": "agentic_loop.transcript.reader",
+    "agent_result": "agentic_loop.outcome",
     "Settings": "agentic_loop.config",
     "ConfigError": "agentic_loop.config",
     # tools
@@ -107,6 +108,7 @@ __all__ = [
     "TranscriptRequest",
     "Usage",
     "UserMessage",
+    "agent_result",
     "build_registry",
     "build_worker",
     "connect_client",
@@ -137,6 +139,7 @@ if TYPE_CHECKING:
     )
     from agentic_loop.llm.anthropic import AnthropicProvider
     from agentic_loop.llm.openai import OpenAIProvider
+    from agentic_loop.outcome import agent_result
     from agentic_loop.temporal.connection import connect_client
     from agentic_loop.temporal.dev_server import start_dev_server, start_time_skipping
     from agentic_loop.temporal.plugin import AgentLoopPlugin, replayer
