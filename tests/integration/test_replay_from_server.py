@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
 
     from agentic_loop.config import Settings
     from agentic_loop.llm.scripted import ScriptedLLM
+    from agentic_loop.outcome import agent_result
     from agentic_loop.replay import DIVERGED, OK, replay_from_server
     from agentic_loop.temporal.codec import generate_key
     from agentic_loop.types import AgentInput, AgentProgress, AgentResult, AgentStatus, UserMessage
@@ -119,12 +120,14 @@ async def _make_runs(client: Client) -> dict[str, str]:
     async with build_worker(
         client, task_queue=task_queue, provider=load_script("non_retryable_401")
     ):
-        result = await client.execute_workflow(
+        handle = await client.start_workflow(
             AgentWorkflow.run,
             AgentInput(goal="What is 2 + 2?"),
             id=failed_llm,
             task_queue=task_queue,
         )
+        # The agent failed, so its execution did too, carrying the result.
+        result = await agent_result(handle)
         assert result.status == AgentStatus.FAILED
         kinds[failed_llm] = "status failed"
 
