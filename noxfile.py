@@ -10,6 +10,14 @@ import nox
 nox.options.sessions = ["lint", "typing", "unit", "replay", "integration", "example"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
+# uv makes and fills an environment in seconds where pip takes half a minute or more (.ci/run
+# installs it); where it is not installed (`pip install nox && nox`), virtualenv and pip.
+nox.options.default_venv_backend = "uv|virtualenv"
+# pip byte-compiles what it installs and uv does not. Where PYTHONDONTWRITEBYTECODE is set (as
+# on our CI machines) nothing would ever be compiled, and every worker and CLI subprocess, and
+# the workflow sandbox for every new run, would compile agentic-loop and its dependencies from
+# source: the load test went from about 80 s to over 600 s so.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 EXAMPLE = "examples/notes-agent"
@@ -53,7 +61,12 @@ def replay(session: nox.Session) -> None:
 @nox.session
 def integration(session: nox.Session) -> None:
     install(session, "tests")
-    session.run("pytest", "tests/integration", *session.posargs)
+    # On two workers (pytest-xdist), a module to a worker so that module-scoped servers start
+    # once: the suite is mostly one long load test beside many short ones that wait on
+    # subprocesses, and ran in about 190 s instead of 450 on a loaded two-core machine. Each
+    # worker starts its own dev server on a free port; task queues and ids are random. More
+    # workers would only crowd the tests that time a subprocess. `-- -n 0` runs it in one.
+    session.run("pytest", "tests/integration", "-n", "2", "--dist", "loadscope", *session.posargs)
 
 
 @nox.session

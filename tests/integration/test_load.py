@@ -7,6 +7,7 @@ import random
 import time
 import uuid
 
+import pytest
 from conversations import random_conversation, transcript_matches
 from harness import ScriptBook
 from temporalio.client import Client
@@ -23,6 +24,9 @@ SEED = 20261201
 DEADLINE = 600.0
 
 
+# Past its own DEADLINE, with time to start the runs and read their transcripts (the default
+# pytest-timeout, in pyproject.toml, is for tests that take seconds).
+@pytest.mark.timeout(DEADLINE + 300)
 async def test_two_hundred_concurrent_conversations_with_faults_all_complete(
     client: Client,
 ) -> None:
