@@ -39,7 +39,12 @@ async def agent_result(handle: WorkflowHandle[Any, Any]) -> AgentResult:
     its state through the `status` and `transcript` queries. Any other failure (a workflow
     terminated, timed out, or failed by a bug) is raised as WorkflowFailureError."""
     try:
-        result: AgentResult = await handle.result()
+        returned = await handle.result()
+        if isinstance(returned, AgentResult):
+            return returned
+        # A handle made without the workflow's type (get_workflow_handle(id)) gives the
+        # result as plain JSON data.
+        result: AgentResult = value_to_type(AgentResult, returned, [])
         return result
     except WorkflowFailureError as e:
         carried = result_of_failure(e)

@@ -7,13 +7,26 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 from cli_support import run_cli
 from harness import DevServer, StartWorker, write_script
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.common import SearchAttributeKey
+from temporalio.service import RPCError
 
+from agentic_loop.llm import ScriptedLLM
+from agentic_loop.outcome import agent_result
+from agentic_loop.temporal.start_options import agent_start_options
+from agentic_loop.types import AgentInput, AgentProgress, Reply, UserMessage
+from agentic_loop.worker import build_worker
+from agentic_loop.workflow import AgentWorkflow
 from support import poll_until
 
 AGENT_STATUS = SearchAttributeKey.for_keyword("AgentStatus")
@@ -124,3 +137,51 @@ async def _current_details(client: Client, workflow_id: str) -> str:
         "__temporal_workflow_metadata", result_type=WorkflowMetadata
     )
     return metadata.current_details
+
+
+async def test_agent_status_is_carried_across_continue_as_new(client: Client) -> None:
+    """A conversation that continued as new keeps AgentStatus in its new runs (the server
+    copies it), and its last run ends with the conversation's status."""
+    queue = f"ui-can-{uuid.uuid4().hex[:8]}"
+    llm = ScriptedLLM.from_data({"turns": [{"content": f"answer {i}"} for i in range(4)]})
+    async with build_worker(client, task_queue=queue, provider=llm):
+        value = AgentInput(goal="first", chat=True, continue_as_new_after_events=8)
+        handle = await client.start_workflow(
+            AgentWorkflow.run,
+            value,
+            id=f"ui-can-{uuid.uuid4().hex[:8]}",
+            task_queue=queue,
+            **await agent_start_options(client, client.namespace, value.goal),
+        )
+        # By id alone, so each call reaches the conversation's newest run.
+        latest_run = client.get_workflow_handle(handle.id)
+        for turns, text in enumerate(("second", "third"), start=1):
+            await _idle_after(latest_run, turns)  # continue-as-new waits for an idle turn
+            message = UserMessage(text, wait_for_answer=False)
+            await latest_run.execute_update("send_message", message, result_type=Reply)
+        await _idle_after(latest_run, 3)
+        await latest_run.signal(AgentWorkflow.end)
+        result = await agent_result(latest_run)
+    assert result.status.value == "ended"
+    latest = await client.get_workflow_handle(handle.id).describe()
+    assert latest.run_id != handle.first_execution_run_id  # it did continue as new
+    assert latest.typed_search_attributes.get(AGENT_STATUS) == "ended"
+    first = await client.get_workflow_handle(
+        handle.id, run_id=handle.first_execution_run_id
+    ).describe()
+    assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    assert first.typed_search_attributes.get(AGENT_STATUS) == "running"
+
+
+async def _idle_after(handle: WorkflowHandle[Any, Any], turns: int) -> None:
+    async def status() -> AgentProgress:
+        progress: AgentProgress = await handle.query(AgentWorkflow.status)
+        return progress
+
+    await poll_until(
+        status,
+        lambda p: p.phase == "waiting for the user" and p.turns == turns,
+        within=30,
+        retry_on=(RPCError, WorkflowQueryFailedError),
+        what=f"the conversation idle after {turns} turns",
+    )
