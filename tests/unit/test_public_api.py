@@ -22,7 +22,8 @@ PUBLIC = {
     "RuleBasedLLM", "ScriptedLLM", "Settings", "SubAgent", "Tool", "ToolCall", "ToolContext",
     "ToolError",
     "ToolRegistry", "ToolResult", "TranscriptPage", "TranscriptRequest", "Usage", "UserMessage",
-    "agent_result", "build_registry", "build_worker", "connect_client", "load_tools", "provider_error",
+    "agent_result", "build_registry", "build_worker", "connect_client", "load_tools",
+    "provider_error",
     "provider_from_settings", "read_transcript", "replayer", "start_dev_server",
     "start_time_skipping", "tool",
 }  # fmt: skip
