@@ -208,7 +208,7 @@ def test_the_worker_handler_replaces_the_command_line_one(
 ) -> None:
     """After the command's terse handler, `configure_logging` leaves one handler of ours, so
     a record is printed once and masked, never also in clear on stderr."""
-    from agentic_loop.cli.common import configure_command_logging
+    from agentic_loop.cli.logs import configure_command_logging
 
     configure_command_logging(Settings(openai_api_key=SECRET))
     stream = capture()

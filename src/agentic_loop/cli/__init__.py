@@ -72,7 +72,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import inspect
 
-    from agentic_loop.cli.common import CLIError, configure_command_logging, explain
+    from agentic_loop.cli.common import CLIError, explain
+    from agentic_loop.cli.logs import configure_command_logging
     from agentic_loop.cli.parser import handler_of
     from agentic_loop.config import ConfigError
 
