@@ -9,6 +9,7 @@ replay, exactly as the query would have read it.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from temporalio import workflow
@@ -16,16 +17,18 @@ from temporalio.client import Client
 from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
+    Replayer,
     UnsandboxedWorkflowRunner,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
 
-from agentic_loop.temporal.plugin import plugin_of, replayer
+from agentic_loop.temporal.plugin import AgentLoopPlugin, plugin_of, replayer
 from agentic_loop.types import TranscriptPage, TranscriptRequest
 
 # The whole-run page each replayed run ended with, by run id, until its reader takes it.
 _pages: dict[str, TranscriptPage] = {}
+_judges: weakref.WeakKeyDictionary[AgentLoopPlugin, Replayer] = weakref.WeakKeyDictionary()
 
 
 class _KeepTranscript(Interceptor):
@@ -46,17 +49,23 @@ class _Inbound(WorkflowInboundInterceptor):
             _pages[workflow.info().run_id] = page
 
 
+def _judge(client: Client) -> Replayer:
+    """The replayer for this client's plugin, made once: a conversation's closed runs are
+    read one after another with it."""
+    plugin = plugin_of(client)
+    if plugin not in _judges:
+        # Unsandboxed: the replay runs code this process already trusts and imported, and the
+        # state it ends with must be reachable from here. The history decides, as in a worker.
+        _judges[plugin] = replayer(
+            plugin, workflow_runner=UnsandboxedWorkflowRunner(), interceptors=[_KeepTranscript()]
+        )
+    return _judges[plugin]
+
+
 async def closed_run_page(client: Client, workflow_id: str, run_id: str) -> TranscriptPage:
     """All the messages the closed run `run_id` holds, with where the earlier ones are."""
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    # Unsandboxed: the replay runs code this process already trusts and imported, and the
-    # state it ends with must be reachable from here. The history decides, as in a worker.
-    judge = replayer(
-        plugin_of(client),
-        workflow_runner=UnsandboxedWorkflowRunner(),
-        interceptors=[_KeepTranscript()],
-    )
-    result = await judge.replay_workflow(history, raise_on_replay_failure=False)
+    result = await _judge(client).replay_workflow(history, raise_on_replay_failure=False)
     page = _pages.pop(run_id, None)
     if page is None:
         why = result.replay_failure or "the replay ended before the workflow did"
