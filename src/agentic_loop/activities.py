@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -39,6 +39,9 @@ from agentic_loop.types import (
     ToolResult,
     ToolSpec,
 )
+
+if TYPE_CHECKING:
+    from agentic_loop.temporal.affinity import Affinity
 
 T = TypeVar("T")
 
@@ -91,15 +94,27 @@ class LLMActivities:
         tools: ToolRegistry,
         cache: TranscriptCache | None = None,
         prices: PriceTable | None = None,
+        affinity: Affinity | None = None,
     ) -> None:
         self.provider = provider
         self.tools = tools
         self.cache = cache if cache is not None else TranscriptCache()
         self.prices = prices if prices is not None else PriceTable()
         self.catalogs = CatalogCache()
+        # This process's worker-specific queues (temporal/affinity.py); None: none offered.
+        self.affinity = affinity
 
     @activity.defn(name="call_llm")
     async def call_llm(self, request: LLMRequest) -> LLMTurn:
+        if self.affinity is None:
+            return await self._call_llm(request)
+        with self.affinity.call():
+            turn = await self._call_llm(request)
+            # The worker that holds the conversation now, for the workflow's next calls.
+            turn.worker_queue = self.affinity.queue_for(activity.info().task_queue)
+        return turn
+
+    async def _call_llm(self, request: LLMRequest) -> LLMTurn:
         messages = await self._conversation(request)
         # The approval audit trail is for people; the LLM sees the conversation only.
         shown = [m for m in messages if m.role in LLM_ROLES]

@@ -56,6 +56,9 @@ class Settings:
     # What a worker's transcript cache may hold, in MiB (AGENTIC_LOOP_CACHE_MB;
     # transcript/cache.py says why 256).
     cache_mb: float = 256.0
+    # Whether each worker also polls a task queue of its own, where a conversation's next
+    # calls go (AGENTIC_LOOP_WORKER_AFFINITY=0 turns it off; temporal/affinity.py).
+    worker_affinity: bool = True
     # A JSON file of model prices over the defaults (AGENTIC_LOOP_PRICES; llm/pricing.py).
     prices_file: Path | None = None
     # Where a worker's tools come from besides the built-ins and installed entry points:
@@ -120,6 +123,9 @@ class Settings:
             cache_mb=_positive(
                 get("AGENTIC_LOOP_CACHE_MB"), "AGENTIC_LOOP_CACHE_MB", 256.0, unit="MiB", e_g="512"
             ),
+            worker_affinity=_switch(
+                get("AGENTIC_LOOP_WORKER_AFFINITY"), "AGENTIC_LOOP_WORKER_AFFINITY", True
+            ),
             temporal_env=tuple(
                 sorted((k, v) for k, v in env.items() if k.startswith("TEMPORAL_") and v.strip())
             ),
@@ -171,3 +177,19 @@ def _positive(
     if not number > 0:
         raise ConfigError(f"{name}={value!r}: use a positive number of {unit}, e.g. {e_g}")
     return number
+
+
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off")
+
+
+def _switch(value: str | None, name: str, default: bool) -> bool:
+    """On or off (1/0, true/false, yes/no, on/off), or the default when unset; a ConfigError
+    otherwise."""
+    if value is None:
+        return default
+    if value.lower() in _ON:
+        return True
+    if value.lower() in _OFF:
+        return False
+    raise ConfigError(f"{name}={value!r}: use 1 (on) or 0 (off)")

@@ -178,6 +178,10 @@ class AgentInput:
     llm_providers: list[str] = field(default_factory=list)
     # Continue-as-new once history has this many events (None: when Temporal suggests it).
     continue_as_new_after_events: int | None = None
+    # How long an LLM or tool call waits for the worker that holds the conversation's
+    # transcript to pick it up before any worker may (workflow/affinity.py); Temporal's own
+    # sticky workflow tasks wait 5 s. None: every call goes to the shared task queue.
+    worker_affinity_seconds: float | None = 5.0
     # Sub-agents offered to the model as tools, besides those of the worker (docs/sub-agents.md).
     agents: list[SubAgent] = field(default_factory=list)
     # 0 for an agent started from outside; a sub-agent's run has its parent's depth plus one.
@@ -235,6 +239,9 @@ class CarriedState:
     # The run's tool catalog (ToolSpec): recorded once per run, here for the runs after the
     # first (empty in runs recorded before MCP tools, and in runs without them).
     tool_catalog: list[ToolSpec] = field(default_factory=list)
+    # The worker queue the conversation follows (workflow/affinity.py); None in runs recorded
+    # before worker affinity.
+    worker_queue: str | None = None
 
 
 @dataclass
@@ -333,6 +340,10 @@ class LLMTurn:
     # had no catalog_key: recorded here once, the run's tool catalog from then on. Empty on
     # every other turn, and on every turn of a worker without such tools.
     tool_catalog: list[ToolSpec] = field(default_factory=list)
+    # The task queue of the worker that made this turn, which holds the conversation now: the
+    # next LLM call and this turn's tool calls go there (workflow/affinity.py). None when
+    # that worker offers none, and in turns recorded before worker affinity.
+    worker_queue: str | None = None
 
 
 @dataclass

@@ -9,16 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from harness import (
+    WORKER_JOURNAL,
     DevServer,
     ScriptBook,
     StartWorker,
     harness_tools,
     ledger_entries,
     llm_requests,
+    read_lines,
     tool_runs,
     wait_until,
     write_script,
 )
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from agentic_loop.llm.scripted import ScriptedLLM
@@ -207,3 +210,74 @@ async def test_idempotency_keys_keep_an_effect_single_when_the_worker_dies_after
     assert [r["event"] for r in tool_runs(workdir, naive)] == [
         "start", "effect", "start", "effect", "done"
     ]  # fmt: skip
+
+
+async def test_with_two_workers_a_conversation_stays_on_one_and_its_death_costs_one_read(
+    client: Client,
+    dev_server: DevServer,
+    workdir: Path,
+    task_queue: str,
+    start_worker: StartWorker,
+) -> None:
+    """Worker affinity with two worker processes on one queue: every LLM turn goes to the
+    worker that made the first, and when that one is SIGKILLed in the middle of the slow tool,
+    the survivor finishes the run at the cost of one transcript read (one cache miss), within
+    the heartbeat timeout plus the affinity wait plus a margin."""
+    write_script(workdir, "long", LONG_SCRIPT)
+    workers = [await start_worker(dev_server.address, task_queue) for _ in range(2)]
+    workflow_id = f"affinity-{uuid.uuid4()}"
+    handle = await client.start_workflow(
+        AgentWorkflow.run,
+        _input("long: five turns with a slow step in the middle"),
+        id=workflow_id,
+        task_queue=task_queue,
+    )
+    long_step = f"{workflow_id}/3/long-step"
+    await wait_until(lambda: _started(workdir, long_step), within=60, what="the long step")
+    holder = tool_runs(workdir, long_step)[0]["pid"]
+    (victim,) = [w for w in workers if w.pid == holder]
+    (survivor,) = [w for w in workers if w.pid != holder]
+    victim.kill()
+    killed_at = asyncio.get_running_loop().time()
+
+    result = await asyncio.wait_for(handle.result(), RESULT_DEADLINE)
+    took = asyncio.get_running_loop().time() - killed_at
+    assert result.status == AgentStatus.COMPLETED
+    requests = llm_requests(workdir, workflow_id)
+    assert [r["pid"] for r in requests] == [holder] * 3 + [survivor.pid] * 2
+    assert [r["pid"] for r in tool_runs(workdir, long_step)] == [holder, survivor.pid, survivor.pid]
+    # The tool's heartbeat timeout (TOOL_TIMEOUT), its retry's wait on the dead worker's
+    # queue (5 s), the rerun slow step, and a margin for a busy machine.
+    assert took < TOOL_TIMEOUT + 5 + LONG_STEP_SECONDS + 20, took
+
+    # Routed, not lucky (the dev server also hands a workflow's activities to the worker that
+    # ran its workflow task, when it can): turns 2 and 3 and the slow tool's first attempt on
+    # the first worker's own queue, then, after the one fallback, the survivor's.
+    history = await handle.fetch_history()
+    queues = [
+        (a.activity_type.name, a.task_queue.name)
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        for a in [e.activity_task_scheduled_event_attributes]
+    ]
+    own = [q for _, q in queues if q.startswith(task_queue + "@")]
+    assert len(set(own)) == 2, queues
+    first_own, survivor_own = own[0], own[-1]
+    assert queues == [
+        ("call_llm", task_queue),  # turn 1 (its calculator call answered inline)
+        ("call_llm", first_own),  # turn 2
+        ("run_tool", first_own),  # the warm-up step
+        ("call_llm", first_own),  # turn 3
+        ("run_tool", first_own),  # the slow step: its worker killed, retried there, then
+        ("run_tool", task_queue),  # not picked up in time, so on the shared queue
+        ("call_llm", task_queue),  # turn 4: the one transcript read
+        ("call_llm", survivor_own),  # turn 5
+    ], queues
+
+    survivor.stop()
+    (stopped,) = [
+        r
+        for r in read_lines(workdir / WORKER_JOURNAL)
+        if r["event"] == "stopped" and r["pid"] == survivor.pid
+    ]
+    assert stopped["misses"] == 1, stopped

@@ -22,6 +22,7 @@ from harness import (
     harness_tools,
 )
 
+from agentic_loop.temporal.plugin import plugin_of
 from agentic_loop.worker import build_worker
 
 
@@ -46,7 +47,10 @@ async def main() -> None:
     async with worker:
         append_line(args.workdir / WORKER_JOURNAL, {"event": "ready", "pid": os.getpid()})
         await stop.wait()
-    append_line(args.workdir / WORKER_JOURNAL, {"event": "stopped", "pid": os.getpid()})
+    # What its transcript cache saw: a miss is a transcript read through the server.
+    cache = plugin_of(client).cache
+    stopped = {"event": "stopped", "pid": os.getpid(), "hits": cache.hits, "misses": cache.misses}
+    append_line(args.workdir / WORKER_JOURNAL, stopped)
 
 
 if __name__ == "__main__":

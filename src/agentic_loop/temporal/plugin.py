@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
 from temporalio.service import ConnectConfig, ServiceClient
-from temporalio.worker import Replayer, Worker, WorkflowRunner
+from temporalio.worker import Replayer, Worker, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentic_loop.activities import LLMActivities, ToolActivities
@@ -32,6 +32,7 @@ from agentic_loop.llm.base import LLMProvider
 from agentic_loop.llm.pricing import PriceTable
 from agentic_loop.telemetry.metrics import metrics_runtime
 from agentic_loop.telemetry.tracing import interceptors
+from agentic_loop.temporal.affinity import Affinity, affinity_worker
 from agentic_loop.temporal.codec import EncryptionCodec, SealedFailureConverter, codec_from_settings
 from agentic_loop.tools import Tool, ToolRegistry
 from agentic_loop.tools.agents import agent_tool, check_agent
@@ -59,6 +60,7 @@ PASSTHROUGH_MODULES = (
     "agentic_loop.tools.agents",
     "agentic_loop.transcript.keys",
     "agentic_loop.types",
+    "agentic_loop.workflow.affinity",
     "agentic_loop.workflow.approvals",
     "agentic_loop.workflow.children",
     "agentic_loop.workflow.failover",
@@ -133,6 +135,9 @@ class AgentLoopPlugin(SimplePlugin):
     mcp: the MCP servers whose tools every worker offers besides its own (docs/mcp.md); when
     None, those of the settings' file (AGENTIC_LOOP_MCP), if any. They start with the first
     worker that runs (or `start_mcp()`), and stop with the last.
+    worker_affinity: whether each worker running `call_llm` also polls a task queue of its
+    own, to which a conversation's next calls are routed (temporal/affinity.py); None: as the
+    settings say (AGENTIC_LOOP_WORKER_AFFINITY, on unless 0).
     """
 
     def __init__(
@@ -146,8 +151,14 @@ class AgentLoopPlugin(SimplePlugin):
         prices: PriceTable | None = None,
         agents: Iterable[SubAgent] = (),
         mcp: McpServers | None = None,
+        worker_affinity: bool | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
+        self.worker_affinity = (
+            self.settings.worker_affinity if worker_affinity is None else worker_affinity
+        )
+        # The worker-specific queues this plugin's workers poll, which serve activities only.
+        self._own_queues: set[str] = set()
         if mcp is None and self.settings.mcp_file is not None:
             # Imported only here: the MCP SDK takes a second to import, and most processes
             # (clients, replayers, workers without MCP) never need it.
@@ -218,7 +229,7 @@ class AgentLoopPlugin(SimplePlugin):
         cache = cache if cache is not None else self.cache
         prices = prices if prices is not None else self.prices
         return [
-            LLMActivities(provider, tools, cache, prices).call_llm,
+            LLMActivities(provider, tools, cache, prices, Affinity()).call_llm,
             ToolActivities(tools, cache).run_tool,
         ]
 
@@ -259,8 +270,25 @@ class AgentLoopPlugin(SimplePlugin):
     async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
         # Not SimplePlugin's run_context: that one wraps replayers too, which must never
         # start servers (a replay runs no activity).
-        async with self._mcp_running():
+        if worker.config().get("task_queue") in self._own_queues:
+            await next(worker)  # the worker-specific one, run by its worker's block below
+            return
+        async with self._mcp_running(), affinity_worker(worker, self._affinity_of, self._own):
             await super().run_worker(worker, next)
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        config = super().configure_worker(config)
+        if config.get("task_queue") in self._own_queues:
+            config["workflows"] = []  # a worker-specific queue serves activities only
+        return config
+
+    def _affinity_of(self, llm: object) -> Affinity | None:
+        if not self.worker_affinity or not isinstance(llm, LLMActivities):
+            return None
+        return llm.affinity
+
+    def _own(self, queue: str) -> None:
+        self._own_queues.add(queue)
 
     def _with_agents(self, tools: ToolRegistry) -> ToolRegistry:
         """The tools and the plugin's sub-agents, in a registry of their own (the given one

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         TranscriptRequest,
         UserMessage,
     )
+    from agentic_loop.workflow.affinity import follow, on_worker
     from agentic_loop.workflow.approvals import Approvals, audit_entry, rejection
     from agentic_loop.workflow.children import Children, budget_reached
     from agentic_loop.workflow.failover import fail_over
@@ -267,12 +269,19 @@ class AgentWorkflow:
         state.sent = state.total
         while True:
             shown = request.model or request.provider
+            summary = f"LLM turn {state.turns}" + (f" ({shown})" if shown else "")
             try:
-                turn: LLMTurn = await workflow.execute_activity_method(
-                    LLMActivities.call_llm,
-                    request,
-                    **llm_options(self._input).regular(),
-                    summary=f"LLM turn {state.turns}" + (f" ({shown})" if shown else ""),
+                turn: LLMTurn = await on_worker(
+                    state,
+                    self._input,
+                    functools.partial(
+                        workflow.execute_activity_method,
+                        LLMActivities.call_llm,
+                        request,
+                        **llm_options(self._input).regular(),
+                        summary=summary,
+                    ),
+                    f"LLM turn {state.turns}",
                 )
                 break
             except ActivityError as e:
@@ -286,6 +295,7 @@ class AgentWorkflow:
         state.usage = state.usage + turn.usage
         state.cost_usd += turn.cost_usd
         state.adopt_catalog(turn.tool_catalog)
+        follow(state, turn)
         return turn
 
     def _providers(self) -> tuple[str | None, str | None]:
@@ -370,11 +380,17 @@ class AgentWorkflow:
             else:
                 # The activity heartbeats while the tool runs: a worker that died in the
                 # middle of a long tool is noticed in seconds, not after the whole timeout.
-                result = await workflow.execute_activity_method(
-                    ToolActivities.run_tool,
-                    request,
-                    **options.regular(),
-                    summary=tool_summary(call),
+                result = await on_worker(
+                    self._state,
+                    self._input,
+                    functools.partial(
+                        workflow.execute_activity_method,
+                        ToolActivities.run_tool,
+                        request,
+                        **options.regular(),
+                        summary=tool_summary(call),
+                    ),
+                    f"tool call {call.name}",
                 )
         except ActivityError as e:
             _raise_if_cancelled(e)

@@ -52,6 +52,9 @@ class ConversationState:
     # offered any recorded them (tools/catalog.py), and the key later requests name it by.
     tool_catalog: list[ToolSpec] = field(default_factory=list)
     catalog_key: str | None = None
+    # The queue of the worker that made the last LLM turn, which holds the transcript: the
+    # next calls go there (workflow/affinity.py). None: the shared queue.
+    worker_queue: str | None = None
 
     @classmethod
     def start(cls, conversation_id: str, system_prompt: str, goal: str) -> ConversationState:
@@ -86,6 +89,7 @@ class ConversationState:
             failovers=list(carried.failovers),
             tool_catalog=list(carried.tool_catalog),
             catalog_key=catalog_key(carried.tool_catalog) if carried.tool_catalog else None,
+            worker_queue=carried.worker_queue,
         )
 
     def adopt_catalog(self, specs: list[ToolSpec]) -> None:
@@ -154,6 +158,7 @@ class ConversationState:
             provider=self.provider,
             failovers=list(self.failovers),
             tool_catalog=list(self.tool_catalog),
+            worker_queue=self.worker_queue,
         )
 
 
