@@ -16,6 +16,11 @@ DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 DEFAULT_GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
 # The Web UI of docker-compose.yml and that of the dev server: the origins a codec server answers.
 DEFAULT_CODEC_CORS_ORIGINS = ("http://localhost:8088", "http://localhost:8233")
+# Payloads from this size on are kept outside history: well under Temporal's 2 MB limit for one
+# payload, and the SDK's own default.
+DEFAULT_PAYLOAD_STORE_THRESHOLD = 256 * 1024
+# Temporal rejects a payload over 2 MB: a larger threshold could never take effect.
+MAX_PAYLOAD_STORE_THRESHOLD = 2 * 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -85,6 +90,15 @@ class Settings:
     codec_keys: str | None = field(default=None, repr=False)
     codec_token: str | None = field(default=None, repr=False)
     codec_cors_origins: tuple[str, ...] = DEFAULT_CODEC_CORS_ORIGINS
+    # Where payloads too big for history go (temporal/payload_store.py): "s3://bucket/prefix"
+    # or a directory (AGENTIC_LOOP_PAYLOAD_STORE); None: an embedded server's directory
+    # beside its database, and no store at all on another server.
+    payload_store: str | None = None
+    # Payloads of at least this many bytes go to the store (AGENTIC_LOOP_PAYLOAD_STORE_THRESHOLD).
+    payload_store_threshold: int = DEFAULT_PAYLOAD_STORE_THRESHOLD
+    # An S3-compatible endpoint (MinIO, a test server) instead of AWS's
+    # (AGENTIC_LOOP_PAYLOAD_STORE_ENDPOINT); credentials and region are boto3's own.
+    payload_store_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -138,6 +152,13 @@ class Settings:
                 o.rstrip("/") for o in _items(get("AGENTIC_LOOP_CODEC_CORS_ORIGINS"))
             )
             or DEFAULT_CODEC_CORS_ORIGINS,
+            payload_store=get("AGENTIC_LOOP_PAYLOAD_STORE"),
+            payload_store_threshold=_byte_count(
+                get("AGENTIC_LOOP_PAYLOAD_STORE_THRESHOLD"),
+                "AGENTIC_LOOP_PAYLOAD_STORE_THRESHOLD",
+                DEFAULT_PAYLOAD_STORE_THRESHOLD,
+            ),
+            payload_store_endpoint=get("AGENTIC_LOOP_PAYLOAD_STORE_ENDPOINT"),
         )
 
     @property
@@ -170,4 +191,21 @@ def _positive(
         number = -1.0
     if not number > 0:
         raise ConfigError(f"{name}={value!r}: use a positive number of {unit}, e.g. {e_g}")
+    return number
+
+
+def _byte_count(value: str | None, name: str, default: int) -> int:
+    """A whole number of bytes from 1 to MAX_PAYLOAD_STORE_THRESHOLD, or the default when
+    unset; a ConfigError otherwise."""
+    if value is None:
+        return default
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        number = -1
+    if not 0 < number <= MAX_PAYLOAD_STORE_THRESHOLD:
+        raise ConfigError(
+            f"{name}={value!r}: use a whole number of bytes from 1 to "
+            f"{MAX_PAYLOAD_STORE_THRESHOLD} (Temporal's limit for one payload), e.g. 262144"
+        )
     return number
