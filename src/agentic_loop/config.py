@@ -9,6 +9,8 @@ from pathlib import Path
 
 import platformdirs
 
+from agentic_loop.types import DEFAULT_TOOL_RESULT_LIMIT_BYTES
+
 DEFAULT_TASK_QUEUE = "agentic-loop"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -21,6 +23,8 @@ DEFAULT_CODEC_CORS_ORIGINS = ("http://localhost:8088", "http://localhost:8233")
 DEFAULT_PAYLOAD_STORE_THRESHOLD = 256 * 1024
 # Temporal rejects a payload over 2 MB: a larger threshold could never take effect.
 MAX_PAYLOAD_STORE_THRESHOLD = 2 * 1024 * 1024
+# No model's context holds more than this of one tool result; "none" lifts the cut altogether.
+MAX_TOOL_RESULT_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -99,6 +103,9 @@ class Settings:
     # An S3-compatible endpoint (MinIO, a test server) instead of AWS's
     # (AGENTIC_LOOP_PAYLOAD_STORE_ENDPOINT); credentials and region are boto3's own.
     payload_store_endpoint: str | None = None
+    # What the model is shown of one tool result, in bytes, in the agents the CLI starts
+    # (AGENTIC_LOOP_TOOL_RESULT_LIMIT; "none": all of it). AgentInput.tool_result_limit_bytes.
+    tool_result_limit_bytes: int | None = DEFAULT_TOOL_RESULT_LIMIT_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -157,8 +164,11 @@ class Settings:
                 get("AGENTIC_LOOP_PAYLOAD_STORE_THRESHOLD"),
                 "AGENTIC_LOOP_PAYLOAD_STORE_THRESHOLD",
                 DEFAULT_PAYLOAD_STORE_THRESHOLD,
+                most=MAX_PAYLOAD_STORE_THRESHOLD,
+                why=" (Temporal's limit for one payload)",
             ),
             payload_store_endpoint=get("AGENTIC_LOOP_PAYLOAD_STORE_ENDPOINT"),
+            tool_result_limit_bytes=_tool_result_limit(get("AGENTIC_LOOP_TOOL_RESULT_LIMIT")),
         )
 
     @property
@@ -194,18 +204,29 @@ def _positive(
     return number
 
 
-def _byte_count(value: str | None, name: str, default: int) -> int:
-    """A whole number of bytes from 1 to MAX_PAYLOAD_STORE_THRESHOLD, or the default when
-    unset; a ConfigError otherwise."""
+def _byte_count(value: str | None, name: str, default: int, *, most: int, why: str = "") -> int:
+    """A whole number of bytes from 1 to `most`, or the default when unset; a ConfigError
+    otherwise. Underscores may group digits (262_144)."""
     if value is None:
         return default
     try:
         number = int(value.replace("_", ""))
     except ValueError:
         number = -1
-    if not 0 < number <= MAX_PAYLOAD_STORE_THRESHOLD:
+    if not 1 <= number <= most:
         raise ConfigError(
-            f"{name}={value!r}: use a whole number of bytes from 1 to "
-            f"{MAX_PAYLOAD_STORE_THRESHOLD} (Temporal's limit for one payload), e.g. 262144"
+            f"{name}={value!r}: use a whole number of bytes from 1 to {most}{why}, e.g. {default}"
         )
     return number
+
+
+def _tool_result_limit(value: str | None) -> int | None:
+    if value is not None and value.lower() == "none":
+        return None
+    return _byte_count(
+        value,
+        "AGENTIC_LOOP_TOOL_RESULT_LIMIT",
+        DEFAULT_TOOL_RESULT_LIMIT_BYTES,
+        most=MAX_TOOL_RESULT_LIMIT_BYTES,
+        why=', or "none" to show the model every byte',
+    )

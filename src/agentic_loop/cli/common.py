@@ -128,6 +128,7 @@ def agent_input(args: argparse.Namespace, settings: Settings, *, chat: bool = Fa
         model=args.model,
         chat=chat or getattr(args, "chat", False),
         approval_required=list(args.approve_tool or settings.approval_tools),
+        tool_result_limit_bytes=settings.tool_result_limit_bytes,
     )
     if getattr(args, "tools_as_activities", False):
         value.inline_tools = []

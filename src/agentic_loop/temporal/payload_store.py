@@ -19,15 +19,18 @@ message naming the reference and the store instead of retrying its task forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio.api.common.v1 import Payload
+from temporalio.contrib.aws.s3driver import S3StorageDriver, S3StorageDriverClient
 from temporalio.converter import (
     ExternalStorage,
     StorageDriver,
@@ -39,9 +42,6 @@ from temporalio.converter import (
 from temporalio.exceptions import ApplicationError
 
 from agentic_loop.config import ConfigError, Settings
-
-if TYPE_CHECKING:
-    from temporalio.contrib.aws.s3driver import S3StorageDriver
 
 STORE_VARIABLE = "AGENTIC_LOOP_PAYLOAD_STORE"
 # Recorded in every reference: renaming one makes the payloads it stored unreadable.
@@ -55,6 +55,60 @@ class PayloadStoreError(ApplicationError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, type=ERROR_TYPE, non_retryable=True)
+
+
+# The PayloadStoreErrors raised within a `noting_failures` block (and the tasks it starts).
+_noted: ContextVar[list[PayloadStoreError] | None] = ContextVar("payload_store_noted", default=None)
+
+
+@contextlib.contextmanager
+def noting_failures() -> Iterator[list[PayloadStoreError]]:
+    """The PayloadStoreErrors the payload stores raise while the block runs, first first, in
+    this task and the tasks it starts. A replay needs it: the SDK turns such an error into a
+    command to fail the run, which the recorded history then contradicts, and the replay
+    reports a nondeterminism error that no longer names the payload or the store."""
+    failures: list[PayloadStoreError] = []
+    token = _noted.set(failures)
+    try:
+        yield failures
+    finally:
+        _noted.reset(token)
+
+
+def _note(error: PayloadStoreError) -> PayloadStoreError:
+    failures = _noted.get()
+    if failures is not None:
+        failures.append(error)
+    return error
+
+
+class _Noting(StorageDriver):
+    """A driver whose PayloadStoreErrors are noted (noting_failures) as they pass."""
+
+    def __init__(self, inner: StorageDriver) -> None:
+        self.inner = inner
+
+    def name(self) -> str:
+        return self.inner.name()
+
+    def type(self) -> str:
+        return self.inner.type()
+
+    async def store(
+        self, context: StorageDriverStoreContext, payloads: Sequence[Payload]
+    ) -> list[StorageDriverClaim]:
+        try:
+            return await self.inner.store(context, payloads)
+        except PayloadStoreError as e:
+            raise _note(e) from None
+
+    async def retrieve(
+        self, context: StorageDriverRetrieveContext, claims: Sequence[StorageDriverClaim]
+    ) -> list[Payload]:
+        try:
+            return await self.inner.retrieve(context, claims)
+        except PayloadStoreError as e:
+            raise _note(e) from None
 
 
 class LocalPayloadStore(StorageDriver):
@@ -206,7 +260,7 @@ def _missing(error: RuntimeError) -> PayloadStoreError | None:
     return None
 
 
-class _Boto3Client:
+class _Boto3Client(S3StorageDriverClient):
     """S3 calls through boto3, each in a thread: unlike aioboto3's client, one boto3 client is
     not tied to an event loop, so the plugin can make it once for every loop that uses it.
     Keys are put under the URL's prefix."""
@@ -221,7 +275,12 @@ class _Boto3Client:
             ) from None
         self.bucket = bucket
         self.prefix = prefix
+        self.endpoint = endpoint
         self._client: Any = boto3.client("s3", endpoint_url=endpoint)
+
+    def describe(self) -> Mapping[str, str]:
+        # Appended by the SDK's driver to its error messages.
+        return {"prefix": self.prefix or "(none)", "endpoint": self.endpoint or "AWS"}
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -282,16 +341,11 @@ class _Boto3Client:
 
 def s3_store(url: str, endpoint: str | None) -> StorageDriver:
     """The SDK's S3 driver on bucket and prefix of `url` (s3://bucket/prefix)."""
-    from temporalio.contrib.aws.s3driver import S3StorageDriver, S3StorageDriverClient
-
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     if not bucket:
         raise ConfigError(f"{STORE_VARIABLE}={url!r}: name a bucket, e.g. s3://my-bucket/agents")
     client = _Boto3Client(bucket, prefix.strip("/"), endpoint)
-    # Registered as a virtual subclass: the ABC's methods are exactly these three.
-    S3StorageDriverClient.register(_Boto3Client)
-    driver = S3StorageDriver(client=client, bucket=bucket)  # type: ignore[arg-type]
-    return _S3Store(driver, url)
+    return _S3Store(S3StorageDriver(client=client, bucket=bucket, driver_name=S3_DRIVER_NAME), url)
 
 
 def payload_store(
@@ -323,15 +377,16 @@ def external_storage(settings: Settings, default_directory: Path | None = None) 
     """What the SDK's converter stores big payloads with: the configured store (none: big
     payloads stay inline, as without this), and stand-ins for the other kind, which explain a
     reference this process cannot resolve."""
-    store = payload_store(settings, default_directory)
-    configured = _describe(store)
+    configured = payload_store(settings, default_directory)
+    store = None if configured is None else _Noting(configured)
     drivers: list[StorageDriver] = [] if store is None else [store]
     for name, wanted in ((LOCAL_DRIVER_NAME, "a directory"), (S3_DRIVER_NAME, "S3")):
         if store is None or store.name() != name:
-            drivers.append(_Unconfigured(name, f"a payload store in {wanted}", configured))
+            stand_in = _Unconfigured(name, f"a payload store in {wanted}", _describe(configured))
+            drivers.append(_Noting(stand_in))
 
     def select(context: StorageDriverSelectContext, payload: Payload) -> StorageDriver | None:
-        return store
+        return store  # the threshold is the SDK's to apply, before it asks
 
     return ExternalStorage(
         drivers=drivers,
