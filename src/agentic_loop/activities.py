@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -80,6 +81,21 @@ def completion_request(
     )
 
 
+def cut_tool_result(message: Message, limit: int | None) -> Message:
+    """A tool message whose content is over `limit` UTF-8 bytes, cut to at most that many
+    (never mid-character), with a note of how many bytes were left out; anything else as it
+    is. One tool that returns megabytes must not fill, or overflow, the model's context."""
+    if limit is None or message.role != "tool":
+        return message
+    data = message.content.encode("utf-8")
+    if len(data) <= limit:
+        return message
+    kept = data[: max(limit, 0)].decode("utf-8", "ignore")
+    left_out = len(data) - len(kept.encode("utf-8"))
+    note = f"\n[... {left_out:,} more bytes of this result were left out]"
+    return dataclasses.replace(message, content=kept + note)
+
+
 def offer_agents(schemas: list[dict[str, Any]], agents: dict[str, str]) -> list[dict[str, Any]]:
     """The tool schemas with the input's sub-agents (name -> description) added, each in place
     of a worker's tool of the same name: the input's is the one the workflow runs."""
@@ -116,8 +132,10 @@ class LLMActivities:
 
     async def _call_llm(self, request: LLMRequest) -> LLMTurn:
         messages = await self._conversation(request)
-        # The approval audit trail is for people; the LLM sees the conversation only.
-        shown = [m for m in messages if m.role in LLM_ROLES]
+        # The approval audit trail is for people; the LLM sees the conversation only, and of a
+        # huge tool result only its start (the transcript keeps all of it).
+        limit = request.tool_result_limit_bytes
+        shown = [cut_tool_result(m, limit) for m in messages if m.role in LLM_ROLES]
         name, provider, next_provider = self._provider(request)
         catalog = await run_catalog(self.tools, self.catalogs, request.catalog_key)
         completion = completion_request(

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import platformdirs
 
+from agentic_loop.types import DEFAULT_TOOL_RESULT_LIMIT_BYTES
+
 DEFAULT_TASK_QUEUE = "agentic-loop"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -16,6 +18,13 @@ DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 DEFAULT_GOAL = "5 + 3을 계산하고, 그 결과에 대해 간단한 설명을 작성해줘"
 # The Web UI of docker-compose.yml and that of the dev server: the origins a codec server answers.
 DEFAULT_CODEC_CORS_ORIGINS = ("http://localhost:8088", "http://localhost:8233")
+# Payloads from this size on are kept outside history: well under Temporal's 2 MB limit for one
+# payload, and the SDK's own default.
+DEFAULT_PAYLOAD_STORE_THRESHOLD = 256 * 1024
+# Temporal rejects a payload over 2 MB: a larger threshold could never take effect.
+MAX_PAYLOAD_STORE_THRESHOLD = 2 * 1024 * 1024
+# No model's context holds more than this of one tool result; "none" lifts the cut altogether.
+MAX_TOOL_RESULT_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -88,6 +97,18 @@ class Settings:
     codec_keys: str | None = field(default=None, repr=False)
     codec_token: str | None = field(default=None, repr=False)
     codec_cors_origins: tuple[str, ...] = DEFAULT_CODEC_CORS_ORIGINS
+    # Where payloads too big for history go (temporal/payload_store.py): "s3://bucket/prefix"
+    # or a directory (AGENTIC_LOOP_PAYLOAD_STORE); None: an embedded server's directory
+    # beside its database, and no store at all on another server.
+    payload_store: str | None = None
+    # Payloads of at least this many bytes go to the store (AGENTIC_LOOP_PAYLOAD_STORE_THRESHOLD).
+    payload_store_threshold: int = DEFAULT_PAYLOAD_STORE_THRESHOLD
+    # An S3-compatible endpoint (MinIO, a test server) instead of AWS's
+    # (AGENTIC_LOOP_PAYLOAD_STORE_ENDPOINT); credentials and region are boto3's own.
+    payload_store_endpoint: str | None = None
+    # What the model is shown of one tool result, in bytes, in the agents the CLI starts
+    # (AGENTIC_LOOP_TOOL_RESULT_LIMIT; "none": all of it). AgentInput.tool_result_limit_bytes.
+    tool_result_limit_bytes: int | None = DEFAULT_TOOL_RESULT_LIMIT_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -144,6 +165,16 @@ class Settings:
                 o.rstrip("/") for o in _items(get("AGENTIC_LOOP_CODEC_CORS_ORIGINS"))
             )
             or DEFAULT_CODEC_CORS_ORIGINS,
+            payload_store=get("AGENTIC_LOOP_PAYLOAD_STORE"),
+            payload_store_threshold=_byte_count(
+                get("AGENTIC_LOOP_PAYLOAD_STORE_THRESHOLD"),
+                "AGENTIC_LOOP_PAYLOAD_STORE_THRESHOLD",
+                DEFAULT_PAYLOAD_STORE_THRESHOLD,
+                most=MAX_PAYLOAD_STORE_THRESHOLD,
+                why=" (Temporal's limit for one payload)",
+            ),
+            payload_store_endpoint=get("AGENTIC_LOOP_PAYLOAD_STORE_ENDPOINT"),
+            tool_result_limit_bytes=_tool_result_limit(get("AGENTIC_LOOP_TOOL_RESULT_LIMIT")),
         )
 
     @property
@@ -193,3 +224,31 @@ def _switch(value: str | None, name: str, default: bool) -> bool:
     if value.lower() in _OFF:
         return False
     raise ConfigError(f"{name}={value!r}: use 1 (on) or 0 (off)")
+
+
+def _byte_count(value: str | None, name: str, default: int, *, most: int, why: str = "") -> int:
+    """A whole number of bytes from 1 to `most`, or the default when unset; a ConfigError
+    otherwise. Underscores may group digits (262_144)."""
+    if value is None:
+        return default
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        number = -1
+    if not 1 <= number <= most:
+        raise ConfigError(
+            f"{name}={value!r}: use a whole number of bytes from 1 to {most}{why}, e.g. {default}"
+        )
+    return number
+
+
+def _tool_result_limit(value: str | None) -> int | None:
+    if value is not None and value.lower() == "none":
+        return None
+    return _byte_count(
+        value,
+        "AGENTIC_LOOP_TOOL_RESULT_LIMIT",
+        DEFAULT_TOOL_RESULT_LIMIT_BYTES,
+        most=MAX_TOOL_RESULT_LIMIT_BYTES,
+        why=', or "none" to show the model every byte',
+    )

@@ -56,6 +56,8 @@ class ToolResult:
 
 # Roles the LLM is shown; other entries of the transcript (the approval audit trail) are not.
 LLM_ROLES = frozenset({"system", "user", "assistant", "tool"})
+# What the model is shown of one tool result by default (AgentInput.tool_result_limit_bytes).
+DEFAULT_TOOL_RESULT_LIMIT_BYTES = 64 * 1024
 
 
 @dataclass
@@ -187,6 +189,9 @@ class AgentInput:
     # 0 for an agent started from outside; a sub-agent's run has its parent's depth plus one.
     # A sub-agent returns its answer without its transcript (its parent records the result).
     agent_depth: int = 0
+    # What the model is shown of one tool result, in UTF-8 bytes: a longer one reaches it cut,
+    # with a note of how much was left out (the transcript keeps all of it). None: never cut.
+    tool_result_limit_bytes: int | None = DEFAULT_TOOL_RESULT_LIMIT_BYTES
     # Set only by the workflow itself, on continue-as-new.
     carried: CarriedState | None = None
 
@@ -305,6 +310,8 @@ class LLMRequest:
     # The input's sub-agents, name -> description: the activity offers each to the model as
     # a tool taking a task (the workflow knows them from its input and runs them itself).
     agents: dict[str, str] = field(default_factory=dict)
+    # AgentInput.tool_result_limit_bytes; a request recorded before the field had the default.
+    tool_result_limit_bytes: int | None = DEFAULT_TOOL_RESULT_LIMIT_BYTES
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from agentic_loop.temporal.connection import (
     connect_client,
     describe,
 )
+from agentic_loop.temporal.payload_store import PayloadStoreError, beside_database
 from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.temporal.start_options import agent_start_options
 from agentic_loop.tools import ToolRegistry, build_registry
@@ -126,6 +128,7 @@ def agent_input(args: argparse.Namespace, settings: Settings, *, chat: bool = Fa
         model=args.model,
         chat=chat or getattr(args, "chat", False),
         approval_required=list(args.approve_tool or settings.approval_tools),
+        tool_result_limit_bytes=settings.tool_result_limit_bytes,
     )
     if getattr(args, "tools_as_activities", False):
         value.inline_tools = []
@@ -195,16 +198,22 @@ async def embedded_server(
     plugin: AgentLoopPlugin, namespace: str = "default", db_filename: str | None = None
 ) -> AsyncIterator[Client]:
     """A client of an embedded dev server (the one the command started early, if it did)
-    that lives as long as the block runs."""
+    that lives as long as the block runs. Payloads too big for history are kept beside its
+    database, or, for an ephemeral server, in a directory as ephemeral as it is (unless
+    AGENTIC_LOOP_PAYLOAD_STORE names a store)."""
     server = embedded.take(namespace, db_filename)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(server.stop)
+        if db_filename:
+            plugin.keep_payloads_in(beside_database(db_filename))
+        else:
+            temporary = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="payloads-"))
+            plugin.keep_payloads_in(Path(temporary))
         try:
             client = await server.connect(plugin)
         except RuntimeError as e:
             raise CLIError(str(e)) from None
         yield client
-    finally:
-        server.stop()
 
 
 def target_of(client: Client) -> str:
@@ -346,6 +355,8 @@ def explain(error: BaseException, settings: Settings) -> str | None:
     for cause in _chain(error):
         if isinstance(cause, CodecError):
             return f"cannot read this workflow's payloads: {cause}"
+        if isinstance(cause, PayloadStoreError):
+            return f"cannot read this workflow's payloads: {cause.message}"
         if isinstance(cause, WorkflowQueryFailedError) and "AGENTIC_LOOP_CODEC_KEYS" in str(cause):
             # The worker could not open what this command sent, sealed with its own key.
             return (

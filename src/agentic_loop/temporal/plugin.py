@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
@@ -34,6 +35,7 @@ from agentic_loop.telemetry.metrics import metrics_runtime
 from agentic_loop.telemetry.tracing import interceptors
 from agentic_loop.temporal.affinity import Affinity, affinity_worker
 from agentic_loop.temporal.codec import EncryptionCodec, SealedFailureConverter, codec_from_settings
+from agentic_loop.temporal.payload_store import external_storage
 from agentic_loop.tools import Tool, ToolRegistry
 from agentic_loop.tools.agents import agent_tool, check_agent
 from agentic_loop.transcript.cache import TranscriptCache
@@ -74,13 +76,23 @@ PASSTHROUGH_MODULES = (
 
 
 def data_converter(
-    settings: Settings | None = None, base: DataConverter | None = None
+    settings: Settings | None = None,
+    base: DataConverter | None = None,
+    payload_directory: Path | None = None,
 ) -> DataConverter:
     """`base` (the SDK's default converter unless given) through our payload codec, which
     seals payloads (and failure messages) when AGENTIC_LOOP_CODEC_KEYS is set, and otherwise
-    only explains, on an encrypted history, which key it needs."""
-    codec = codec_from_settings(settings if settings is not None else Settings.from_env())
+    only explains, on an encrypted history, which key it needs; with the payload store
+    (temporal/payload_store.py) for payloads too big for history: AGENTIC_LOOP_PAYLOAD_STORE,
+    else `payload_directory` (an embedded server's). The SDK stores what the codec made, so
+    a stored payload is as sealed as one in history."""
+    settings = settings if settings is not None else Settings.from_env()
+    codec = codec_from_settings(settings)
     base = base if base is not None else DataConverter.default
+    if base.external_storage is None:  # a storage of the user's own stays
+        base = dataclasses.replace(
+            base, external_storage=external_storage(settings, payload_directory)
+        )
     if base.payload_codec is not None and not isinstance(base.payload_codec, EncryptionCodec):
         if codec.encrypts:
             raise ConfigError(
@@ -183,14 +195,23 @@ class AgentLoopPlugin(SimplePlugin):
             else TranscriptCache(max_bytes=int(self.settings.cache_mb * 1024 * 1024))
         )
         self._activities: list[Callable[..., Any]] | None = None
+        # An embedded server's payload directory (keep_payloads_in), for clients connected
+        # after it is set; AGENTIC_LOOP_PAYLOAD_STORE wins over it.
+        self.payload_directory: Path | None = None
         super().__init__(
             PLUGIN_NAME,
-            data_converter=lambda base: data_converter(self.settings, base),
+            data_converter=lambda base: data_converter(self.settings, base, self.payload_directory),
             interceptors=interceptors(self.settings, tracer_provider),
             workflows=self._with_workflows,
             workflow_runner=workflow_runner,
             activities=self._with_activities,
         )
+
+    def keep_payloads_in(self, directory: Path) -> None:
+        """Keep payloads too big for history in `directory` (made if need be), unless
+        AGENTIC_LOOP_PAYLOAD_STORE names a store: what an embedded server does, beside its
+        database. Applies to the clients (and their workers) connected from now on."""
+        self.payload_directory = directory
 
     @property
     def provider(self) -> LLMProvider:

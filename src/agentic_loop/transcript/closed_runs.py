@@ -23,6 +23,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
+from agentic_loop.temporal.payload_store import noting_failures
 from agentic_loop.temporal.plugin import AgentLoopPlugin, plugin_of, replayer
 from agentic_loop.types import TranscriptPage, TranscriptRequest
 
@@ -65,9 +66,17 @@ def _judge(client: Client) -> Replayer:
 async def closed_run_page(client: Client, workflow_id: str, run_id: str) -> TranscriptPage:
     """All the messages the closed run `run_id` holds, with where the earlier ones are."""
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    result = await _judge(client).replay_workflow(history, raise_on_replay_failure=False)
+    with noting_failures() as unreadable:
+        result = await _judge(client).replay_workflow(history, raise_on_replay_failure=False)
+    # A replay that failed part way still leaves a page (the run's state when it was evicted):
+    # only part of the transcript, so never returned.
     page = _pages.pop(run_id, None)
-    if page is None:
+    if unreadable:
+        # A payload kept outside history that cannot be had: the replay reports it as a
+        # nondeterminism error (the SDK failed the run where the history went on), but this
+        # is what went wrong, and it says which payload and store.
+        raise unreadable[0]
+    if page is None or result.replay_failure is not None:
         why = result.replay_failure or "the replay ended before the workflow did"
         raise RuntimeError(f"cannot read run {run_id} of {workflow_id} back: {why}")
     return page

@@ -264,6 +264,7 @@ class AgentWorkflow:
             recorded=recorded,
             inline_tools=[t for t in self._input.inline_tools if self._inline(t)],
             catalog_key=state.catalog_key,
+            tool_result_limit_bytes=self._input.tool_result_limit_bytes,
         )
         request.provider, request.next_provider = self._providers()
         state.sent = state.total

@@ -98,6 +98,7 @@ def child_input(
         max_cost_usd=_within(agent.max_cost_usd, dollars_left),
         llm_providers=list(agent.llm_providers),
         agent_depth=parent.agent_depth + 1,
+        tool_result_limit_bytes=parent.tool_result_limit_bytes,
     )
 
 
