@@ -225,6 +225,14 @@ async def test_with_two_workers_a_conversation_stays_on_one_and_its_death_costs_
     the heartbeat timeout plus the affinity wait plus a margin."""
     write_script(workdir, "long", LONG_SCRIPT)
     workers = [await start_worker(dev_server.address, task_queue) for _ in range(2)]
+    await wait_until(
+        lambda: (
+            {r["pid"] for r in read_lines(workdir / WORKER_JOURNAL) if r["event"] == "affinity"}
+            == {w.pid for w in workers}
+        ),
+        within=30,
+        what="both workers to see the other",
+    )
     workflow_id = f"affinity-{uuid.uuid4()}"
     handle = await client.start_workflow(
         AgentWorkflow.run,

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 # tests/, where `support` lives, as pytest's pythonpath gives it to the tests themselves.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,6 +25,18 @@ from harness import (
 
 from agentic_loop.temporal.plugin import plugin_of
 from agentic_loop.worker import build_worker
+
+
+async def _journal_affinity(client: Any, task_queue: str, workdir: Path) -> None:
+    """Journal the moment this worker sees another on its queue and names its own queue in
+    its turns (worker affinity), so a test can wait for it."""
+    plugin = plugin_of(client)
+    while True:
+        own = plugin.worker_queue(task_queue)
+        if own is not None:
+            break
+        await asyncio.sleep(0.05)
+    append_line(workdir / WORKER_JOURNAL, {"event": "affinity", "pid": os.getpid(), "queue": own})
 
 
 async def main() -> None:
@@ -46,7 +59,9 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     async with worker:
         append_line(args.workdir / WORKER_JOURNAL, {"event": "ready", "pid": os.getpid()})
+        sees_others = asyncio.create_task(_journal_affinity(client, args.task_queue, args.workdir))
         await stop.wait()
+        sees_others.cancel()
     # What its transcript cache saw: a miss is a transcript read through the server.
     cache = plugin_of(client).cache
     stopped = {"event": "stopped", "pid": os.getpid(), "hits": cache.hits, "misses": cache.misses}

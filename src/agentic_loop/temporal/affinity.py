@@ -10,10 +10,15 @@ within `AgentInput.worker_affinity_seconds` (it is gone, or far behind). This is
 of Temporal's "worker-specific task queues" sample; the workflow side is
 workflow/affinity.py.
 
-A worker offers its own queue only while it has room: past `capacity` LLM calls in flight in
-this process, its turns name no queue, so a conversation is not held to a worker that would
-keep it waiting (it goes to the shared queue, where any worker can take it). Under overload
-that keeps calls from timing out on a busy worker's queue only to wait again on the shared one.
+A worker offers its own queue only when it helps:
+- while another worker polls the shared queue (it asks the server every PEER_CHECK_SECONDS).
+  Alone on it, every call comes back to it anyway, and an activity on the workflow's own
+  queue can start eagerly (handed to the worker in the answer to its workflow task, with no
+  trip through the queue): 17% more steps/s at C=100 (docs/performance.md, tuning);
+- while it has room: past `capacity` LLM calls in flight, its turns name no queue, so a
+  conversation is not held to a worker that would keep it waiting (it goes to the shared
+  queue, where any worker can take it). Under overload that keeps calls from timing out on
+  a busy worker's queue only to wait again on the shared one.
 
 AgentLoopPlugin starts the extra worker next to each worker it runs (`AffinityWorkers`);
 AGENTIC_LOOP_WORKER_AFFINITY=0 or `AgentLoopPlugin(worker_affinity=False)` turns it off.
@@ -21,6 +26,7 @@ AGENTIC_LOOP_WORKER_AFFINITY=0 or `AgentLoopPlugin(worker_affinity=False)` turns
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -30,12 +36,23 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 logger = logging.getLogger(__name__)
 
 # Separates the shared queue's name from the worker's part in a worker-specific queue.
 SEPARATOR = "@"
+# How often a worker asks the server who else polls its shared queue: soon after it starts
+# (so a second worker is found within about a second), then every PEER_CHECK_SECONDS. The
+# server lists a poller for a few minutes after its last poll, so a worker that died keeps
+# affinity on for that long (harmless: its conversations move on after one wait).
+FIRST_PEER_CHECK_SECONDS = 0.25
+PEER_CHECK_SECONDS = 5.0
 
 
 def worker_queue_name(task_queue: str) -> str:
@@ -54,6 +71,8 @@ class Affinity:
         self.capacity = capacity
         self._queues: dict[str, str] = {}
         self.in_flight = 0
+        # Shared queues that other workers poll too (the only ones worth a queue of our own).
+        self.shared_with_others: set[str] = set()
 
     def add(self, task_queue: str, own_queue: str) -> None:
         self._queues[task_queue] = own_queue
@@ -63,15 +82,21 @@ class Affinity:
         for key in [k for k, v in self._queues.items() if v == own_queue]:
             del self._queues[key]
 
-    def is_own(self, task_queue: str) -> bool:
-        return self._queues.get(task_queue) == task_queue
+    def active(self, task_queue: str) -> str | None:
+        """This worker's own queue for activities from `task_queue`, if it has one and another
+        worker polls the shared queue (room aside); else None."""
+        own = self._queues.get(task_queue)
+        if own is None:
+            return None
+        shared = next((k for k, v in self._queues.items() if v == own and k != own), None)
+        return own if shared in self.shared_with_others else None
 
     def queue_for(self, task_queue: str) -> str | None:
-        """The queue a turn of an activity from `task_queue` names: this worker's own, if it
-        has one for that queue and room for more conversations; else None (any worker)."""
+        """The queue a turn of an activity from `task_queue` names: `active()`'s, unless more
+        LLM calls are in flight here than a worker has slots; None: any worker."""
         if self.in_flight > self.capacity:
             return None
-        return self._queues.get(task_queue)
+        return self.active(task_queue)
 
     @contextlib.contextmanager
     def call(self) -> Iterator[None]:
@@ -121,10 +146,52 @@ async def affinity_worker(
         graceful_shutdown_timeout=config.get("graceful_shutdown_timeout", timedelta()),
     )
     affinity.capacity = limit
+    identity = config.get("identity") or config["client"].identity
     async with own_worker:
         affinity.add(shared, own)
         logger.debug("worker affinity: %s also polls %s", shared, own)
+        watching = asyncio.create_task(_watch_peers(config["client"], shared, identity, affinity))
         try:
             yield
         finally:
+            watching.cancel()
             affinity.remove(own)
+            affinity.shared_with_others.discard(shared)
+
+
+async def other_pollers(client: Client, task_queue: str, identity: str) -> set[str]:
+    """Identities of the workers other than `identity` that polled `task_queue` for
+    activities lately, as the server lists them."""
+    answer = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        )
+    )
+    return {p.identity for p in answer.pollers} - {identity}
+
+
+async def _watch_peers(client: Client, shared: str, identity: str, affinity: Affinity) -> None:
+    """Keep `affinity.shared_with_others` up to date for `shared`, until cancelled. A failed
+    check keeps the last answer (a server that is restarting says nothing new)."""
+    wait = FIRST_PEER_CHECK_SECONDS
+    while True:
+        try:
+            others = await other_pollers(client, shared, identity)
+        except RPCError as e:
+            if e.status == RPCStatusCode.UNIMPLEMENTED:
+                return  # the time-skipping test server: no worker there sees another
+            logger.debug("worker affinity: could not list the pollers of %s: %s", shared, e)
+        except Exception:
+            # Never let the watch end on a surprise: affinity would stay as it is for good.
+            logger.warning(
+                "worker affinity: listing the pollers of %s failed", shared, exc_info=True
+            )
+        else:
+            if others:
+                affinity.shared_with_others.add(shared)
+            else:
+                affinity.shared_with_others.discard(shared)
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, PEER_CHECK_SECONDS)

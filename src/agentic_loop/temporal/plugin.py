@@ -169,8 +169,10 @@ class AgentLoopPlugin(SimplePlugin):
         self.worker_affinity = (
             self.settings.worker_affinity if worker_affinity is None else worker_affinity
         )
-        # The worker-specific queues this plugin's workers poll, which serve activities only.
+        # The worker-specific queues this plugin's workers poll, which serve activities only,
+        # and the affinity of each LLM activity object made here.
         self._own_queues: set[str] = set()
+        self._affinities: list[Affinity] = []
         if mcp is None and self.settings.mcp_file is not None:
             # Imported only here: the MCP SDK takes a second to import, and most processes
             # (clients, replayers, workers without MCP) never need it.
@@ -249,8 +251,10 @@ class AgentLoopPlugin(SimplePlugin):
         self._serve(tools)
         cache = cache if cache is not None else self.cache
         prices = prices if prices is not None else self.prices
+        affinity = Affinity()
+        self._affinities.append(affinity)
         return [
-            LLMActivities(provider, tools, cache, prices, Affinity()).call_llm,
+            LLMActivities(provider, tools, cache, prices, affinity).call_llm,
             ToolActivities(tools, cache).run_tool,
         ]
 
@@ -310,6 +314,12 @@ class AgentLoopPlugin(SimplePlugin):
 
     def _own(self, queue: str) -> None:
         self._own_queues.add(queue)
+
+    def worker_queue(self, task_queue: str) -> str | None:
+        """The task queue of its own that a worker of this plugin on `task_queue` names in its
+        LLM turns now, so conversations follow it there; None while it is the only worker
+        polling `task_queue` (or affinity is off): temporal/affinity.py."""
+        return next((q for a in self._affinities if (q := a.active(task_queue))), None)
 
     def _with_agents(self, tools: ToolRegistry) -> ToolRegistry:
         """The tools and the plugin's sub-agents, in a registry of their own (the given one
