@@ -131,7 +131,9 @@ class LLMActivities:
         return turn
 
     async def _call_llm(self, request: LLMRequest) -> LLMTurn:
-        messages = await self._conversation(request)
+        # Heartbeating here too: reading the transcript back from a busy worker can take
+        # longer than the heartbeat timeout, which would cancel the attempt mid-read.
+        messages = await heartbeating(self._conversation(request))
         # The approval audit trail is for people; the LLM sees the conversation only, and of a
         # huge tool result only its start (the transcript keeps all of it).
         limit = request.tool_result_limit_bytes
@@ -244,6 +246,8 @@ class LLMActivities:
         length = request.history_length
         delta = self._delta(request)
         messages = [] if length == 0 else self.cache.prefix(key, length)
+        if messages is not None and delta is None:
+            self.cache.count_as_miss()  # the prefix is here, a message it refers to is not
         if messages is None or delta is None:
             # Not all held here: the workflow has every message, recorded or not.
             total = length + len(request.new_messages) + len(request.recorded)

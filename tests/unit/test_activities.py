@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from unittest import mock
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -193,6 +194,37 @@ def test_produced_messages_are_bounded_to_a_quarter_of_the_bytes() -> None:
     assert cache.recall("k1") is not None
     assert cache.recall("k2") is not None
     assert cache.size_bytes == 2 * message_bytes(_msg("tool", "y" * 4_000))
+
+
+def test_the_whole_cache_conversations_and_produced_messages_stays_within_its_bound() -> None:
+    """Produced messages count against the byte bound too: conversations are dropped until
+    both together fit, so a worker never holds more than AGENTIC_LOOP_CACHE_MB says."""
+    cache = TranscriptCache(max_bytes=40_000)
+    cache.remember("k0", _msg("tool", "y" * 9_000))  # about a quarter of the bound
+    for key in "abcd":
+        cache.store(key, [_msg("user", "x" * 9_000)])
+    assert cache.size_bytes <= 40_000
+    assert cache.recall("k0") is not None  # the produced message stayed
+    assert cache.prefix("a", 1) is None  # the oldest conversation made room
+    assert cache.prefix("d", 1) is not None
+
+
+async def test_a_held_prefix_whose_reference_is_gone_counts_as_a_miss() -> None:
+    """When the conversation is cached but a message the request refers to is not, the
+    activity reads the transcript back: counted as a miss, not a hit."""
+    cache = TranscriptCache()
+    activities = LLMActivities(RecordingLLM(), default_registry(), cache)
+    cache.store("conv", [_msg("system", "s"), _msg("user", "u")])
+    request = LLMRequest(2, 2, [], conversation_id="conv", recorded=[MessageRef(0, "nowhere", 0)])
+    fetched = [_msg("system", "s"), _msg("user", "u"), _msg("assistant", "a")]
+
+    async def fetch(workflow_id: str, run_id: str | None, length: int) -> list[Message]:
+        return fetched[:length]
+
+    with mock.patch("agentic_loop.activities._fetch_transcript", fetch):
+        messages = await ActivityEnvironment().run(activities._conversation, request)
+    assert messages == fetched
+    assert (cache.hits, cache.misses) == (0, 1)
 
 
 async def test_a_referenced_message_is_taken_from_the_cache_only_if_it_is_the_same() -> None:

@@ -98,6 +98,12 @@ class TranscriptCache:
             del entry.messages[length:]
         return entry.messages
 
+    def count_as_miss(self) -> None:
+        """The last `prefix()` hit did not spare a transcript read after all (a message the
+        request refers to is not held here): count it as the miss it was."""
+        self.hits -= 1
+        self.misses += 1
+
     def store(self, key: ConversationKey, messages: list[Message]) -> None:
         entry = self._entries.get(key)
         if entry is None or entry.messages is not messages:
@@ -107,7 +113,11 @@ class TranscriptCache:
             self._entries[key] = entry
         self._bytes += entry.reweigh()
         self._entries.move_to_end(key)
-        while self._entries and (len(self._entries) > self._max or self._bytes > self.max_bytes):
+        # The produced messages count against the same bound: the whole cache stays within
+        # max_bytes (they may take a quarter of it, see remember()).
+        while self._entries and (
+            len(self._entries) > self._max or self.size_bytes > self.max_bytes
+        ):
             _, dropped = self._entries.popitem(last=False)
             self._bytes -= dropped.size
 
