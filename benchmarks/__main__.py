@@ -1,8 +1,11 @@
 """`python -m benchmarks` (what `nox -s bench` runs): agentic-loop against the naive design.
 
 Prints one JSON line per figure as it is measured, then a table and the targets. The full run
-takes 13 to 17 minutes on 2 cores (about four of them the 10,000-step conversation); `--quick`
-leaves out C=1000, the 1 s model latency and the 10,000-step conversation.
+takes 13 to 17 minutes on 2 cores (about four of them the 10,000-step conversation) before the
+two sections of worker processes: `scaleout` (1, 2 and 4 worker processes, about 7 minutes)
+and `many` (10,000 conversations against one worker process, over an hour on 2 cores);
+`--quick` leaves out C=1000, the 1 s model latency and the 10,000-step conversation, and runs
+`many` with 1,000 conversations.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks import scenarios, startup, tuning
+from benchmarks import many, scaleout, scenarios, startup, tuning
 from benchmarks.harness import Bench
 from benchmarks.report import Figure, Target, check, emit, machine, plot_history, table
 
-SECTIONS = ("startup", "serial", "history", "throughput", "long")
+SECTIONS = ("startup", "serial", "history", "throughput", "long", "scaleout", "many")
+# Sections on the one server and in-process workers of `Bench.start()` with the naive design;
+# scaleout and many start worker processes of their own, each on a server of its own.
+IN_PROCESS = ("serial", "history", "throughput", "long")
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -27,8 +33,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="leave out C=1000, the 1 s model latency and the 10,000-step conversation "
-        "(for development)",
+        help="leave out C=1000, the 1 s model latency and the 10,000-step conversation, and "
+        "run 1,000 conversations rather than 10,000 in `many` (for development)",
     )
     parser.add_argument(
         "--sections",
@@ -157,6 +163,26 @@ async def _targets_run(args: argparse.Namespace) -> int:
     if "startup" in args.sections:
         # First, alone: the other sections' servers and workers would share the 2 cores.
         figures += startup.measure()
+    if args.sections & set(IN_PROCESS):
+        await _in_process_run(args, figures, long_runs, can_run)
+    if "scaleout" in args.sections:
+        async with Bench.start() as bench:
+            figures += await scaleout.run(bench, args.quick)
+    if "many" in args.sections:
+        async with Bench.start() as bench:
+            figures += await many.run(bench, args.quick)
+    found = targets(figures, long_runs, can_run)
+    found += scaleout.targets(figures) + many.targets(figures)
+    for target in found:
+        emit(target.json_line())
+    print()
+    print(table(figures, found))
+    return 0 if all(t.verdict in ("PASS", "HOOK", "SKIP") for t in found) else 1
+
+
+async def _in_process_run(
+    args: argparse.Namespace, figures: list[Figure], long_runs: dict[int, Figure], can_run: bool
+) -> None:
     async with Bench.start() as bench:
         ours, naive, _ = await bench.shipped_designs()
         await scenarios.warm_up(bench, ours, naive)
@@ -199,12 +225,6 @@ async def _targets_run(args: argparse.Namespace) -> int:
                 {"kind": "transcript_cache", "hits": bench.cache.hits, "misses": bench.cache.misses}
             )
         )
-    found = targets(figures, long_runs, can_run)
-    for target in found:
-        emit(target.json_line())
-    print()
-    print(table(figures, found))
-    return 0 if all(t.verdict in ("PASS", "HOOK", "SKIP") for t in found) else 1
 
 
 async def _tuning_run() -> int:

@@ -13,6 +13,7 @@ import json
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
@@ -27,7 +28,7 @@ RESULT_BYTES = 1024
 # Shown work after the answer: it makes the result ~1 KB, the size of a typical tool result
 # (a search hit, a file excerpt), which is what makes re-recorded transcripts expensive.
 _WORK_LINE = "step {:02d}: carried the digits, checked the sum against the estimate.\n"
-_MODEL = re.compile(r"bench-(\d+)-steps-(\d+)ms")
+_MODEL = re.compile(r"bench-(\d+)-steps-(\d+)ms(?:-last-(\d+)ms)?")
 
 
 def _shown_work(answer: str) -> str:
@@ -59,16 +60,21 @@ def bench_registry() -> ToolRegistry:
     return ToolRegistry([CALCULATOR_WITH_WORK, web_search.TOOL])
 
 
-def bench_model(steps: int, latency: float) -> str:
-    return f"bench-{steps}-steps-{round(latency * 1000)}ms"
+def bench_model(steps: int, latency: float, last_latency: float | None = None) -> str:
+    """The model name; `last_latency`, when given, is the final (answer) call's instead: the
+    many-conversations section holds conversations open at their full length with it."""
+    last = "" if last_latency is None else f"-last-{round(last_latency * 1000)}ms"
+    return f"bench-{steps}-steps-{round(latency * 1000)}ms{last}"
 
 
-def bench_input(steps: int, latency: float = 0.0, **fields: Any) -> AgentInput:
+def bench_input(
+    steps: int, latency: float = 0.0, *, last_latency: float | None = None, **fields: Any
+) -> AgentInput:
     """One conversation of `steps` calculator steps and a final answer."""
     return AgentInput(
         goal=f"Add 3 to each of the numbers 1 to {steps}, one at a time.",
         max_turns=steps + 1,
-        model=bench_model(steps, latency),
+        model=bench_model(steps, latency, last_latency),
         tools=["calculator"],
         **fields,
     )
@@ -125,11 +131,26 @@ def transcript_problem(messages: list[Message], steps: int) -> str | None:
 
 class BenchLLM:
     """Plays `calculator_script(steps)` after `latency` seconds, both read from the model name,
-    and notes when each conversation's calls arrive: the gaps are the step latencies."""
+    and notes when each conversation's calls arrive: the gaps are the step latencies.
 
-    def __init__(self) -> None:
+    clock: what the arrival times are read from; a worker process (worker_process.py) gives
+    time.monotonic, which every process of the machine shares, so the gaps of a conversation
+    served by several processes can be taken. record=False keeps only the counters: 10,000
+    conversations' call times would be in the RSS the many-conversations section measures.
+    """
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.perf_counter, record: bool = True
+    ) -> None:
         self._scripts: dict[int, ScriptedLLM] = {}
         self.calls: defaultdict[str, list[float]] = defaultdict(list)
+        self._clock = clock
+        self._record = record
+        # Every call answered, and the conversation and time of the latest: which worker
+        # process serves a conversation (the killed-worker scenario) is read from these.
+        self.served = 0
+        self.last_workflow = ""
+        self.last_call_at = 0.0
 
     @property
     def name(self) -> str:
@@ -140,7 +161,12 @@ class BenchLLM:
         return bench_model(1, 0.0)
 
     async def complete(self, request: CompletionRequest) -> LLMTurn:
-        self.calls[activity.info().workflow_id or ""].append(time.perf_counter())
+        workflow_id = activity.info().workflow_id or ""
+        now = self._clock()
+        self.served += 1
+        self.last_workflow, self.last_call_at = workflow_id, now
+        if self._record:
+            self.calls[workflow_id].append(now)
         match = _MODEL.fullmatch(request.model or "")
         if match is None:
             raise ValueError(
@@ -150,6 +176,9 @@ class BenchLLM:
         script = self._scripts.get(steps)
         if script is None:
             script = self._scripts[steps] = calculator_script(steps)
+        answering = sum(1 for m in request.messages if m.role == "assistant") == steps
+        if match[3] is not None and answering:
+            latency_ms = int(match[3])
         if latency_ms:
             await asyncio.sleep(latency_ms / 1000)
         turn = await script.complete(request)
