@@ -2,7 +2,8 @@
 
 Prints one JSON line per figure as it is measured, then a table and the targets. The full run
 takes 13 to 17 minutes on 2 cores (about four of them the 10,000-step conversation) before the
-two sections of worker processes: `scaleout` (1, 2 and 4 worker processes, about 7 minutes)
+big-payload section (a 10 MB tool result and a 1 MB reply, under a minute) and the two
+sections of worker processes: `scaleout` (1, 2 and 4 worker processes, about 7 minutes)
 and `many` (10,000 conversations against one worker process, over an hour on 2 cores);
 `--quick` leaves out C=1000, the 1 s model latency and the 10,000-step conversation, and runs
 `many` with 1,000 conversations.
@@ -18,11 +19,20 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks import many, scaleout, scenarios, startup, tuning
+from benchmarks import big_payloads, many, scaleout, scenarios, startup, tuning
 from benchmarks.harness import Bench
 from benchmarks.report import Figure, Target, check, emit, machine, plot_history, table
 
-SECTIONS = ("startup", "serial", "history", "throughput", "long", "scaleout", "many")
+SECTIONS = (
+    "startup",
+    "serial",
+    "history",
+    "throughput",
+    "long",
+    "payloads",
+    "scaleout",
+    "many",
+)
 # Sections on the one server and in-process workers of `Bench.start()` with the naive design;
 # scaleout and many start worker processes of their own, each on a server of its own.
 IN_PROCESS = ("serial", "history", "throughput", "long")
@@ -165,6 +175,8 @@ async def _targets_run(args: argparse.Namespace) -> int:
         figures += startup.measure()
     if args.sections & set(IN_PROCESS):
         await _in_process_run(args, figures, long_runs, can_run)
+    if "payloads" in args.sections:
+        figures += await big_payloads.measure()  # a server of its own, with a payload store
     if "scaleout" in args.sections:
         async with Bench.start() as bench:
             figures += await scaleout.run(bench, args.quick)
@@ -172,7 +184,7 @@ async def _targets_run(args: argparse.Namespace) -> int:
         async with Bench.start() as bench:
             figures += await many.run(bench, args.quick)
     found = targets(figures, long_runs, can_run)
-    found += scaleout.targets(figures) + many.targets(figures)
+    found += big_payloads.targets(figures) + scaleout.targets(figures) + many.targets(figures)
     for target in found:
         emit(target.json_line())
     print()
