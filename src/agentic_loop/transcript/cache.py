@@ -5,9 +5,11 @@ only ever grows, so any cached copy at least `history_length` long holds the rig
 a shorter or missing one is a miss, and the activity then asks the workflow itself (the
 `transcript` query).
 
-Bounded in bytes, not only in conversations: a worker holding a few long or bulky
-conversations must not grow without bound. The least recently used conversation goes
-first. DEFAULT_MAX_BYTES (256 MiB, AGENTIC_LOOP_CACHE_MB) holds about as many conversations
+Bounded in bytes, not in conversations: a worker holding a few long or bulky conversations
+must not grow without bound, and one holding many short ones should keep all it has room for
+(a count bound of 2,048, the old one, evicted active conversations of a worker serving more
+than that at once while most of its bound was free). The least recently used conversation
+goes first. DEFAULT_MAX_BYTES (256 MiB, AGENTIC_LOOP_CACHE_MB) holds about as many conversations
 of 100 steps with 1 KB tool results (some 110 KB each) as the old bound of 2,048
 conversations did, so a typical worker keeps its hit rate, while a conversation of
 megabyte-sized results costs what it weighs. A message's weight is its text (content, tool
@@ -63,7 +65,7 @@ class _Produced:
 class TranscriptCache:
     def __init__(
         self,
-        max_conversations: int = 2048,
+        max_conversations: int | None = None,
         max_produced: int = 65_536,
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -116,7 +118,8 @@ class TranscriptCache:
         # The produced messages count against the same bound: the whole cache stays within
         # max_bytes (they may take a quarter of it, see remember()).
         while self._entries and (
-            len(self._entries) > self._max or self.size_bytes > self.max_bytes
+            (self._max is not None and len(self._entries) > self._max)
+            or self.size_bytes > self.max_bytes
         ):
             _, dropped = self._entries.popitem(last=False)
             self._bytes -= dropped.size
