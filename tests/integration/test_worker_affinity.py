@@ -107,12 +107,24 @@ async def two_workers(client: Client) -> AsyncIterator[tuple[str, list[Transcrip
         for n, (c, cache) in enumerate(zip(clients, caches, strict=True))
     ]
     async with workers[0], workers[1]:
-        await poll_until(
-            lambda: all(plugin_of(c).worker_queue(queue) for c in clients),
-            within=30,
-            what="both workers to see the other",
-        )
+        await _until_both_see_the_other(clients, queue)
         yield queue, caches
+
+
+async def _until_both_see_the_other(clients: list[Client], queue: str) -> None:
+    async def seen() -> tuple[list[str | None], list[set[str]]]:
+        own = [plugin_of(c).worker_queue(queue) for c in clients]
+        listed = [
+            await other_pollers(c, queue, f"affinity-worker-{n}") for n, c in enumerate(clients)
+        ]
+        return own, listed
+
+    await poll_until(
+        seen,
+        lambda state: all(state[0]),
+        within=30,
+        what="both workers to see the other (their queues, and who the server lists)",
+    )
 
 
 async def test_after_the_first_call_every_llm_call_goes_to_the_worker_holding_the_transcript(
@@ -136,6 +148,31 @@ async def test_after_the_first_call_every_llm_call_goes_to_the_worker_holding_th
     assert waits[1:] == [timedelta(seconds=5)] * 6
     assert sum(c.misses for c in caches) == 0
     assert sum(c.hits for c in caches) == 6
+
+
+async def test_workers_given_nothing_but_the_plugin_route_too(client: Client) -> None:
+    """Two workers built with no components of their own, the plugin's provider and tools
+    (as `agentic-loop worker` and a plain `Worker(client, task_queue=...)` are): their turns
+    name their own queues once each sees the other, and the conversation follows."""
+    plugins = [
+        AgentLoopPlugin(Settings(), provider=_steps(3), tools=default_registry()) for _ in range(2)
+    ]
+    clients = [await _another_client(client, p) for p in plugins]
+    queue = f"affinity-plain-{uuid.uuid4()}"
+    workers = [Worker(c, task_queue=queue, identity=f"plain-{n}") for n, c in enumerate(clients)]
+    async with workers[0], workers[1]:
+        await poll_until(
+            lambda: all(p.worker_queue(queue) for p in plugins),
+            within=30,
+            what="both workers to see the other",
+        )
+        handle = await _start(clients[0], queue, AgentInput(goal="three steps", max_turns=5))
+        assert (await handle.result()).status == AgentStatus.COMPLETED
+    queues = _queues(await handle.fetch_history())
+    assert queues[0] == queue
+    assert len(set(queues[1:])) == 1
+    assert queues[1].startswith(queue + SEPARATOR)
+    assert sum(p.cache.misses for p in plugins) == 0
 
 
 async def test_tool_activities_go_to_the_same_worker_as_the_turn_that_asked_for_them(

@@ -124,7 +124,7 @@ async def affinity_worker(
     `affinity_of` gives the Affinity of a `call_llm`'s owner (None: not ours, or affinity off);
     `mark` is told the new queue's name first, so the plugin configures that worker for
     activities only. No-op for a worker without our LLM activity."""
-    config = worker.config()
+    config = worker.config(active_config=True)  # with what the plugins added (activities)
     activities = list(config.get("activities") or ())
     llm = _activity_owner(activities, "call_llm")
     affinity = affinity_of(llm) if llm is not None else None
