@@ -125,15 +125,20 @@ class LLMActivities:
         if self.affinity is None:
             return await self._call_llm(request)
         with self.affinity.call():
-            turn = await self._call_llm(request)
+            read_back: list[bool] = []
+            turn = await self._call_llm(request, read_back)
             # The worker that holds the conversation now, for the workflow's next calls.
-            turn.worker_queue = self.affinity.queue_for(activity.info().task_queue)
+            turn.worker_queue = self.affinity.queue_for(
+                activity.info().task_queue,
+                read_back=any(read_back),
+                first=request.history_length == 0,
+            )
         return turn
 
-    async def _call_llm(self, request: LLMRequest) -> LLMTurn:
+    async def _call_llm(self, request: LLMRequest, read_back: list[bool] | None = None) -> LLMTurn:
         # Heartbeating here too: reading the transcript back from a busy worker can take
         # longer than the heartbeat timeout, which would cancel the attempt mid-read.
-        messages = await heartbeating(self._conversation(request))
+        messages = await heartbeating(self._conversation(request, read_back))
         # The approval audit trail is for people; the LLM sees the conversation only, and of a
         # huge tool result only its start (the transcript keeps all of it).
         limit = request.tool_result_limit_bytes
@@ -240,7 +245,11 @@ class LLMActivities:
             results.append(result)
         return results
 
-    async def _conversation(self, request: LLMRequest) -> list[Message]:
+    async def _conversation(
+        self, request: LLMRequest, read_back: list[bool] | None = None
+    ) -> list[Message]:
+        """The conversation up to this request; `read_back`, if given, gets True appended when
+        it had to be read back from the workflow (it was not all held here)."""
         info = activity.info()
         key = self._key(request)
         length = request.history_length
@@ -252,6 +261,8 @@ class LLMActivities:
             # Not all held here: the workflow has every message, recorded or not.
             total = length + len(request.new_messages) + len(request.recorded)
             messages = await _fetch_transcript(info.workflow_id or "", info.workflow_run_id, total)
+            if read_back is not None:
+                read_back.append(True)
         else:
             messages.extend(delta)
         self.cache.store(key, messages)

@@ -66,8 +66,10 @@ class Settings:
     # transcript/cache.py says why 256).
     cache_mb: float = 256.0
     # Whether each worker also polls a task queue of its own, where a conversation's next
-    # calls go (AGENTIC_LOOP_WORKER_AFFINITY=0 turns it off; temporal/affinity.py).
-    worker_affinity: bool = True
+    # calls go (temporal/affinity.py): "auto" (once a call came to the wrong worker), "always"
+    # (from a conversation's first call: for a server that starts no activity eagerly) or
+    # "off" (AGENTIC_LOOP_WORKER_AFFINITY=auto|always|off; 1 and 0 mean auto and off).
+    worker_affinity: str = "auto"
     # A JSON file of model prices over the defaults (AGENTIC_LOOP_PRICES; llm/pricing.py).
     prices_file: Path | None = None
     # Where a worker's tools come from besides the built-ins and installed entry points:
@@ -144,9 +146,7 @@ class Settings:
             cache_mb=_positive(
                 get("AGENTIC_LOOP_CACHE_MB"), "AGENTIC_LOOP_CACHE_MB", 256.0, unit="MiB", e_g="512"
             ),
-            worker_affinity=_switch(
-                get("AGENTIC_LOOP_WORKER_AFFINITY"), "AGENTIC_LOOP_WORKER_AFFINITY", True
-            ),
+            worker_affinity=_affinity(get("AGENTIC_LOOP_WORKER_AFFINITY")),
             temporal_env=tuple(
                 sorted((k, v) for k, v in env.items() if k.startswith("TEMPORAL_") and v.strip())
             ),
@@ -210,20 +210,21 @@ def _positive(
     return number
 
 
-_ON = ("1", "true", "yes", "on")
-_OFF = ("0", "false", "no", "off")
+AFFINITY_MODES = ("auto", "always", "off")
+_AFFINITY_WORDS = {"1": "auto", "on": "auto", "true": "auto", "0": "off", "false": "off"}
 
 
-def _switch(value: str | None, name: str, default: bool) -> bool:
-    """On or off (1/0, true/false, yes/no, on/off), or the default when unset; a ConfigError
-    otherwise."""
+def _affinity(value: str | None) -> str:
+    """AGENTIC_LOOP_WORKER_AFFINITY: auto (the default), always or off; 1 and 0 for auto and
+    off. A ConfigError otherwise."""
     if value is None:
-        return default
-    if value.lower() in _ON:
-        return True
-    if value.lower() in _OFF:
-        return False
-    raise ConfigError(f"{name}={value!r}: use 1 (on) or 0 (off)")
+        return "auto"
+    mode = _AFFINITY_WORDS.get(value.lower(), value.lower())
+    if mode not in AFFINITY_MODES:
+        raise ConfigError(
+            f"AGENTIC_LOOP_WORKER_AFFINITY={value!r}: use auto, always or off (1 or 0)"
+        )
+    return mode
 
 
 def _byte_count(value: str | None, name: str, default: int, *, most: int, why: str = "") -> int:

@@ -90,11 +90,16 @@ async def _another_client(client: Client, plugin: AgentLoopPlugin | None = None)
 @pytest_asyncio.fixture(loop_scope="session")
 async def two_workers(client: Client) -> AsyncIterator[tuple[str, list[TranscriptCache]]]:
     """Two workers on one shared queue, each with a transcript cache, a client and an
-    identity of its own, as two worker processes would have; yielded once each has seen
-    the other polling (from then on their turns name their own queues)."""
+    identity of its own, as two worker processes would have; with eager activity start off
+    (as on a server that does not grant it, the case routing is for) and affinity "always"
+    (what docs/production.md advises there: routed from a conversation's first call).
+    Yielded once each has seen the other polling."""
     queue = f"affinity-{uuid.uuid4()}"
     caches = [TranscriptCache(), TranscriptCache()]
-    clients = [client, await _another_client(client)]
+    clients = [
+        await _another_client(client, AgentLoopPlugin(Settings(), worker_affinity="always"))
+        for _ in range(2)
+    ]
     workers = [
         build_worker(
             c,
@@ -103,6 +108,7 @@ async def two_workers(client: Client) -> AsyncIterator[tuple[str, list[Transcrip
             tools=default_registry(),
             cache=cache,
             identity=f"affinity-worker-{n}",
+            disable_eager_activity_execution=True,
         )
         for n, (c, cache) in enumerate(zip(clients, caches, strict=True))
     ]
@@ -134,6 +140,7 @@ async def test_after_the_first_call_every_llm_call_goes_to_the_worker_holding_th
     queue and every later one to the one worker-specific queue of whoever answered, waiting
     at most the default 5 s there: no step reads the transcript back (no cache miss)."""
     queue, caches = two_workers
+    hits, misses = sum(c.hits for c in caches), sum(c.misses for c in caches)
     handle = await _start(client, queue, AgentInput(goal="six steps", max_turns=10))
     result: AgentResult = await handle.result()
     assert result.status == AgentStatus.COMPLETED
@@ -146,33 +153,69 @@ async def test_after_the_first_call_every_llm_call_goes_to_the_worker_holding_th
     assert queues[1:] == [own] * 6
     waits = [a.schedule_to_start_timeout.ToTimedelta() for a in _scheduled(history)]
     assert waits[1:] == [timedelta(seconds=5)] * 6
+    assert sum(c.misses for c in caches) == misses
+    assert sum(c.hits for c in caches) == hits + 6
+
+
+async def test_where_the_server_starts_calls_eagerly_nothing_is_routed(client: Client) -> None:
+    """Two workers with eager activity start (the dev server grants it), affinity "auto" (the
+    default): every call comes
+    back to the worker that runs the conversation's workflow task, finds the conversation
+    there, and names no queue, so all calls stay on the shared queue, where the server can
+    hand them over with the workflow task (routing would cost a trip through a queue)."""
+    clients = [client, await _another_client(client)]
+    caches = [TranscriptCache(), TranscriptCache()]
+    queue = f"affinity-eager-{uuid.uuid4()}"
+    workers = [
+        build_worker(
+            c,
+            task_queue=queue,
+            provider=_steps(6),
+            tools=default_registry(),
+            cache=cache,
+            identity=f"affinity-worker-{n}",
+        )
+        for n, (c, cache) in enumerate(zip(clients, caches, strict=True))
+    ]
+    async with workers[0], workers[1]:
+        await _until_both_see_the_other(clients, queue)
+        handle = await _start(client, queue, AgentInput(goal="six steps", max_turns=10))
+        assert (await handle.result()).status == AgentStatus.COMPLETED
+    assert _queues(await handle.fetch_history()) == [queue] * 7
     assert sum(c.misses for c in caches) == 0
-    assert sum(c.hits for c in caches) == 6
 
 
 async def test_workers_given_nothing_but_the_plugin_route_too(client: Client) -> None:
     """Two workers built with no components of their own, the plugin's provider and tools
     (as `agentic-loop worker` and a plain `Worker(client, task_queue=...)` are): their turns
-    name their own queues once each sees the other, and the conversation follows."""
+    name their own queues once each sees the other, and the conversation follows. (Eager
+    start off and affinity "always", as in `two_workers`.)"""
     plugins = [
-        AgentLoopPlugin(Settings(), provider=_steps(3), tools=default_registry()) for _ in range(2)
+        AgentLoopPlugin(
+            Settings(), provider=_steps(3), tools=default_registry(), worker_affinity="always"
+        )
+        for _ in range(2)
     ]
     clients = [await _another_client(client, p) for p in plugins]
     queue = f"affinity-plain-{uuid.uuid4()}"
-    workers = [Worker(c, task_queue=queue, identity=f"plain-{n}") for n, c in enumerate(clients)]
+    workers = [
+        Worker(c, task_queue=queue, identity=f"plain-{n}", disable_eager_activity_execution=True)
+        for n, c in enumerate(clients)
+    ]
     async with workers[0], workers[1]:
         await poll_until(
             lambda: all(p.worker_queue(queue) for p in plugins),
             within=30,
             what="both workers to see the other",
         )
+        misses = sum(p.cache.misses for p in plugins)
         handle = await _start(clients[0], queue, AgentInput(goal="three steps", max_turns=5))
         assert (await handle.result()).status == AgentStatus.COMPLETED
     queues = _queues(await handle.fetch_history())
     assert queues[0] == queue
     assert len(set(queues[1:])) == 1
     assert queues[1].startswith(queue + SEPARATOR)
-    assert sum(p.cache.misses for p in plugins) == 0
+    assert sum(p.cache.misses for p in plugins) == misses
 
 
 async def test_tool_activities_go_to_the_same_worker_as_the_turn_that_asked_for_them(

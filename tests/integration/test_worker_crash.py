@@ -219,10 +219,11 @@ async def test_with_two_workers_a_conversation_stays_on_one_and_its_death_costs_
     task_queue: str,
     start_worker: StartWorker,
 ) -> None:
-    """Worker affinity with two worker processes on one queue: every LLM turn goes to the
-    worker that made the first, and when that one is SIGKILLed in the middle of the slow tool,
-    the survivor finishes the run at the cost of one transcript read (one cache miss), within
-    the heartbeat timeout plus the affinity wait plus a margin."""
+    """Two worker processes on one queue: every LLM turn goes to the worker that made the
+    first, and when that one is SIGKILLed in the middle of the slow tool, the survivor finishes
+    the run at the cost of one transcript read (one cache miss), after which it routes the
+    conversation to its own queue (worker affinity), within the heartbeat timeout plus the
+    sticky workflow task's wait plus a margin."""
     write_script(workdir, "long", LONG_SCRIPT)
     workers = [await start_worker(dev_server.address, task_queue) for _ in range(2)]
     await wait_until(
@@ -254,13 +255,14 @@ async def test_with_two_workers_a_conversation_stays_on_one_and_its_death_costs_
     requests = llm_requests(workdir, workflow_id)
     assert [r["pid"] for r in requests] == [holder] * 3 + [survivor.pid] * 2
     assert [r["pid"] for r in tool_runs(workdir, long_step)] == [holder, survivor.pid, survivor.pid]
-    # The tool's heartbeat timeout (TOOL_TIMEOUT), its retry's wait on the dead worker's
-    # queue (5 s), the rerun slow step, and a margin for a busy machine.
+    # The tool's heartbeat timeout (TOOL_TIMEOUT), the wait for the dead worker's sticky
+    # workflow task queue (5 s), the rerun slow step, and a margin for a busy machine.
     assert took < TOOL_TIMEOUT + 5 + LONG_STEP_SECONDS + 20, took
 
-    # Routed, not lucky (the dev server also hands a workflow's activities to the worker that
-    # ran its workflow task, when it can): turns 2 and 3 and the slow tool's first attempt on
-    # the first worker's own queue, then, after the one fallback, the survivor's.
+    # The dev server starts a workflow's activities eagerly on the worker that ran its
+    # workflow task, so until the kill the conversation's calls found it on its worker with no
+    # routing: all on the shared queue. After the kill the survivor read it back once (turn 4)
+    # and named its own queue, where turn 5 went.
     history = await handle.fetch_history()
     queues = [
         (a.activity_type.name, a.task_queue.name)
@@ -268,16 +270,15 @@ async def test_with_two_workers_a_conversation_stays_on_one_and_its_death_costs_
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         for a in [e.activity_task_scheduled_event_attributes]
     ]
-    own = [q for _, q in queues if q.startswith(task_queue + "@")]
-    assert len(set(own)) == 2, queues
-    first_own, survivor_own = own[0], own[-1]
+    survivor_own = queues[-1][1]
+    assert survivor_own.startswith(f"{task_queue}@")
+    assert f"-{survivor.pid}-" in survivor_own
     assert queues == [
         ("call_llm", task_queue),  # turn 1 (its calculator call answered inline)
-        ("call_llm", first_own),  # turn 2
-        ("run_tool", first_own),  # the warm-up step
-        ("call_llm", first_own),  # turn 3
-        ("run_tool", first_own),  # the slow step: its worker killed, retried there, then
-        ("run_tool", task_queue),  # not picked up in time, so on the shared queue
+        ("call_llm", task_queue),  # turn 2
+        ("run_tool", task_queue),  # the warm-up step
+        ("call_llm", task_queue),  # turn 3
+        ("run_tool", task_queue),  # the slow step: its worker killed, retried on the survivor
         ("call_llm", task_queue),  # turn 4: the one transcript read
         ("call_llm", survivor_own),  # turn 5
     ], queues

@@ -11,7 +11,7 @@ import pytest
 from agentic_loop.config import ConfigError, Settings
 from agentic_loop.llm.scripted import ScriptedLLM
 from agentic_loop.temporal.affinity import SEPARATOR, Affinity, worker_queue_name
-from agentic_loop.temporal.plugin import plugin_of
+from agentic_loop.temporal.plugin import AgentLoopPlugin, plugin_of
 from agentic_loop.testing import Agents
 from agentic_loop.tools import default_registry
 from agentic_loop.types import AgentInput, AgentStatus
@@ -62,25 +62,31 @@ def test_the_state_carries_the_worker_queue() -> None:
     assert ConversationState.resume(state.carry("run-1")).worker_queue == "q@host-1-abc"
 
 
-def test_a_worker_names_its_own_queue_only_while_it_has_room() -> None:
-    """Affinity names a worker's own queue for activities from the shared queue and from
-    its own once another worker polls the shared queue, none for other queues, and none once
-    more calls are in flight than it has slots (so a conversation is not held to a worker
-    that would keep it waiting)."""
+def test_a_worker_names_its_own_queue_when_a_call_came_to_the_wrong_worker() -> None:
+    """A call names the worker's own queue when it came by that queue, or read its transcript
+    back (it came to the wrong worker), or is a first call with route_first_calls ("always");
+    not when it found its conversation here through the shared queue (the server brought it:
+    eager start), nor for a first call otherwise; never with no other worker on the shared
+    queue, for another queue, or past `capacity` calls in flight."""
     affinity = Affinity(capacity=2)
-    affinity.add("shared", "shared@h-1-aa")
-    assert affinity.queue_for("shared") is None  # no other worker on "shared" yet
+    own = "shared@h-1-aa"
+    affinity.add("shared", own)
+    assert affinity.queue_for("shared", read_back=True, first=False) is None  # alone
     affinity.shared_with_others.add("shared")
-    assert affinity.queue_for("shared") == "shared@h-1-aa"
-    assert affinity.queue_for("shared@h-1-aa") == "shared@h-1-aa"
-    assert affinity.queue_for("other") is None
+    assert affinity.queue_for("shared", read_back=True, first=False) == own
+    assert affinity.queue_for("shared", read_back=False, first=False) is None
+    assert affinity.queue_for("shared", read_back=False, first=True) is None
+    assert affinity.queue_for(own, read_back=False, first=False) == own
+    assert affinity.queue_for("other", read_back=True, first=False) is None
+    affinity.route_first_calls = True
+    assert affinity.queue_for("shared", read_back=False, first=True) == own
     with affinity.call(), affinity.call():
-        assert affinity.queue_for("shared") == "shared@h-1-aa"
+        assert affinity.queue_for(own, read_back=False, first=False) == own
         with affinity.call():
-            assert affinity.queue_for("shared") is None
+            assert affinity.queue_for(own, read_back=False, first=False) is None
     assert affinity.in_flight == 0
-    affinity.remove("shared@h-1-aa")
-    assert affinity.queue_for("shared") is None
+    affinity.remove(own)
+    assert affinity.queue_for("shared", read_back=True, first=False) is None
 
 
 def test_worker_queue_names_are_unique_and_say_whose() -> None:
@@ -90,14 +96,21 @@ def test_worker_queue_names_are_unique_and_say_whose() -> None:
     assert all(n.startswith("agents" + SEPARATOR) for n in names)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("0", False), ("off", False), ("1", True)])
-def test_affinity_is_switched_by_the_environment(value: str, expected: bool) -> None:
-    """AGENTIC_LOOP_WORKER_AFFINITY turns it on or off; on when unset."""
-    assert Settings.from_env({"AGENTIC_LOOP_WORKER_AFFINITY": value}).worker_affinity is expected
-    assert Settings.from_env({}).worker_affinity is True
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0", "off"), ("off", "off"), ("1", "auto"), ("auto", "auto"), ("ALWAYS", "always")],
+)
+def test_affinity_is_set_by_the_environment(value: str, expected: str) -> None:
+    """AGENTIC_LOOP_WORKER_AFFINITY: auto, always or off (1 and 0 for auto and off); auto
+    when unset."""
+    assert Settings.from_env({"AGENTIC_LOOP_WORKER_AFFINITY": value}).worker_affinity == expected
+    assert Settings.from_env({}).worker_affinity == "auto"
 
 
-def test_a_bad_affinity_switch_is_a_one_line_error() -> None:
-    """Anything but on/off words is a ConfigError naming the variable and the choices."""
-    with pytest.raises(ConfigError, match=r"AGENTIC_LOOP_WORKER_AFFINITY='maybe': use 1"):
+def test_a_bad_affinity_setting_is_a_one_line_error() -> None:
+    """Anything else is a ConfigError naming the variable and the choices, from the
+    environment and from the plugin's argument alike."""
+    with pytest.raises(ConfigError, match=r"AGENTIC_LOOP_WORKER_AFFINITY='maybe': use auto"):
         Settings.from_env({"AGENTIC_LOOP_WORKER_AFFINITY": "maybe"})
+    with pytest.raises(ConfigError, match=r"worker_affinity='sometimes': use auto"):
+        AgentLoopPlugin(Settings(), worker_affinity="sometimes")

@@ -10,7 +10,9 @@ within `AgentInput.worker_affinity_seconds` (it is gone, or far behind). This is
 of Temporal's "worker-specific task queues" sample; the workflow side is
 workflow/affinity.py.
 
-A worker offers its own queue only when it helps:
+A worker names its own queue only when it helps (the rules are Affinity.queue_for's): once a
+call came to it without its conversation (or from the first call on, with
+AGENTIC_LOOP_WORKER_AFFINITY=always); and only:
 - while another worker polls the shared queue (it asks the server every PEER_CHECK_SECONDS).
   Alone on it, every call comes back to it anyway, and an activity on the workflow's own
   queue can start eagerly (handed to the worker in the answer to its workflow task, with no
@@ -73,6 +75,9 @@ class Affinity:
         self.in_flight = 0
         # Shared queues that other workers poll too (the only ones worth a queue of our own).
         self.shared_with_others: set[str] = set()
+        # Route a conversation from its first call on, not only once a call came to the
+        # wrong worker (queue_for).
+        self.route_first_calls = False
 
     def add(self, task_queue: str, own_queue: str) -> None:
         self._queues[task_queue] = own_queue
@@ -91,12 +96,28 @@ class Affinity:
         shared = next((k for k, v in self._queues.items() if v == own and k != own), None)
         return own if shared in self.shared_with_others else None
 
-    def queue_for(self, task_queue: str) -> str | None:
-        """The queue a turn of an activity from `task_queue` names: `active()`'s, unless more
-        LLM calls are in flight here than a worker has slots; None: any worker."""
-        if self.in_flight > self.capacity:
+    def queue_for(self, task_queue: str, *, read_back: bool, first: bool) -> str | None:
+        """The queue the turn of a call from `task_queue` names (None: any worker, through the
+        shared queue). `read_back`: the call had to read its transcript back; `first`: it was
+        the conversation's first call, which has nothing to read.
+
+        - A call that came by this worker's own queue keeps the conversation here.
+        - One that came through the shared queue and found its conversation here was most
+          likely handed to this worker by the server, which starts a workflow's activity
+          eagerly on the worker that ran its workflow task (the conversation's own, sticky):
+          naming no queue keeps that, and saves the trip through a queue that routing costs
+          (some 20% a step on the bench). So does a first call, unless `route_first_calls`
+          (AGENTIC_LOOP_WORKER_AFFINITY=always, for a server that starts no activity eagerly).
+        - One that had to read its transcript back came to the wrong worker: from now on the
+          conversation is routed here.
+
+        Never past `capacity` LLM calls in flight (see the module's docstring)."""
+        own = self.active(task_queue)
+        if own is None or self.in_flight > self.capacity:
             return None
-        return self.active(task_queue)
+        if task_queue == own or read_back or (first and self.route_first_calls):
+            return own
+        return None
 
     @contextlib.contextmanager
     def call(self) -> Iterator[None]:

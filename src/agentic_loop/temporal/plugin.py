@@ -28,7 +28,7 @@ from temporalio.worker import Replayer, Worker, WorkerConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentic_loop.activities import LLMActivities, ToolActivities
-from agentic_loop.config import ConfigError, Settings
+from agentic_loop.config import AFFINITY_MODES, ConfigError, Settings
 from agentic_loop.llm.base import LLMProvider
 from agentic_loop.llm.pricing import PriceTable
 from agentic_loop.telemetry.metrics import metrics_runtime
@@ -148,8 +148,9 @@ class AgentLoopPlugin(SimplePlugin):
     None, those of the settings' file (AGENTIC_LOOP_MCP), if any. They start with the first
     worker that runs (or `start_mcp()`), and stop with the last.
     worker_affinity: whether each worker running `call_llm` also polls a task queue of its
-    own, to which a conversation's next calls are routed (temporal/affinity.py); None: as the
-    settings say (AGENTIC_LOOP_WORKER_AFFINITY, on unless 0).
+    own, to which a conversation's next calls are routed (temporal/affinity.py): "auto",
+    "always" or "off" (True and False for auto and off); None: as the settings say
+    (AGENTIC_LOOP_WORKER_AFFINITY, auto unless set).
     """
 
     def __init__(
@@ -163,12 +164,16 @@ class AgentLoopPlugin(SimplePlugin):
         prices: PriceTable | None = None,
         agents: Iterable[SubAgent] = (),
         mcp: McpServers | None = None,
-        worker_affinity: bool | None = None,
+        worker_affinity: bool | str | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
-        self.worker_affinity = (
-            self.settings.worker_affinity if worker_affinity is None else worker_affinity
-        )
+        if worker_affinity is None:
+            worker_affinity = self.settings.worker_affinity
+        elif isinstance(worker_affinity, bool):
+            worker_affinity = "auto" if worker_affinity else "off"
+        if worker_affinity not in AFFINITY_MODES:
+            raise ConfigError(f"worker_affinity={worker_affinity!r}: use auto, always or off")
+        self.worker_affinity = worker_affinity
         # The worker-specific queues this plugin's workers poll, which serve activities only,
         # and the affinity of each LLM activity object made here.
         self._own_queues: set[str] = set()
@@ -252,6 +257,7 @@ class AgentLoopPlugin(SimplePlugin):
         cache = cache if cache is not None else self.cache
         prices = prices if prices is not None else self.prices
         affinity = Affinity()
+        affinity.route_first_calls = self.worker_affinity == "always"
         self._affinities.append(affinity)
         return [
             LLMActivities(provider, tools, cache, prices, affinity).call_llm,
@@ -308,7 +314,7 @@ class AgentLoopPlugin(SimplePlugin):
         return config
 
     def _affinity_of(self, llm: object) -> Affinity | None:
-        if not self.worker_affinity or not isinstance(llm, LLMActivities):
+        if self.worker_affinity == "off" or not isinstance(llm, LLMActivities):
             return None
         return llm.affinity
 
