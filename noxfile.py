@@ -4,6 +4,7 @@ example."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -13,14 +14,22 @@ nox.options.error_on_missing_interpreters = True
 # uv makes and fills an environment in seconds where pip takes half a minute or more (.ci/run
 # installs it); where it is not installed (`pip install nox && nox`), virtualenv and pip.
 nox.options.default_venv_backend = "uv|virtualenv"
-# pip byte-compiles what it installs and uv does not. Where PYTHONDONTWRITEBYTECODE is set (as
-# on our CI machines) nothing would ever be compiled, and every worker and CLI subprocess, and
-# the workflow sandbox for every new run, would compile agentic-loop and its dependencies from
-# source: the load test went from about 80 s to over 600 s so.
-os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
+# Let Python write .pyc files as it imports. Where PYTHONDONTWRITEBYTECODE is set (as on our CI
+# machines) nothing would ever be compiled (uv, unlike pip, compiles nothing it installs), and
+# every worker and CLI subprocess, and the workflow sandbox for every new run, would compile
+# agentic-loop and its dependencies from source: the load test went from about 80 s to over
+# 600 s so. Compiling each module when it is first imported costs a fraction of compiling all
+# that is installed (UV_COMPILE_BYTECODE: some 15 s of CPU an environment).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 EXAMPLE = "examples/notes-agent"
+# typing, unit, replay and integration run in one environment, made and filled once by the
+# `deps` session they require: each of them used to install the same packages into its own,
+# some 25 s each on a loaded two-core machine (with UV_COMPILE_BYTECODE), where `deps` takes a
+# few seconds. `nox -s unit` runs `deps` first too.
+DEPS = "deps"
+ENVS = Path(__file__).resolve().parent / ".nox"  # nox's own place for them (its --envdir)
 
 
 def install(session: nox.Session, *groups: str) -> None:
@@ -31,6 +40,24 @@ def install(session: nox.Session, *groups: str) -> None:
     session.install(".", *deps)
 
 
+def in_deps(session: nox.Session, *args: str) -> None:
+    """Run a command of the environment `deps` made, as if it were this session's own."""
+    scripts = ENVS / DEPS / ("Scripts" if os.name == "nt" else "bin")
+    env = {
+        "VIRTUAL_ENV": str(scripts.parent),
+        "PATH": os.pathsep.join([str(scripts), os.environ.get("PATH", "")]),
+    }
+    session.run(str(scripts / args[0]), *args[1:], env=env, external=True)
+
+
+@nox.session(default=False)
+def deps(session: nox.Session) -> None:
+    """The environment of typing, unit, replay and integration (not a default session: they
+    require it)."""
+    install(session, "tests")
+    session.install("mypy")
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
@@ -39,34 +66,34 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", *paths)
 
 
-@nox.session
+@nox.session(venv_backend="none", requires=[DEPS])
 def typing(session: nox.Session) -> None:
-    install(session, "tests")
-    session.install("mypy")
-    session.run("mypy", "src")
+    in_deps(session, "mypy", "src")
 
 
-@nox.session
+@nox.session(venv_backend="none", requires=[DEPS])
 def unit(session: nox.Session) -> None:
-    install(session, "tests")
-    session.run("pytest", "tests/unit", *session.posargs)
+    # On two workers (pytest-xdist), each with its own time-skipping server: the tests are
+    # short and mostly CPU (the workflow sandbox, the test server), so the second core would
+    # otherwise sit idle. `-- -n 0` runs them in one.
+    in_deps(session, "pytest", "tests/unit", "-n", "2", *session.posargs)
 
 
-@nox.session
+@nox.session(venv_backend="none", requires=[DEPS])
 def replay(session: nox.Session) -> None:
-    install(session, "tests")
-    session.run("pytest", "tests/replay", *session.posargs)
+    in_deps(session, "pytest", "tests/replay", *session.posargs)
 
 
-@nox.session
+@nox.session(venv_backend="none", requires=[DEPS])
 def integration(session: nox.Session) -> None:
-    install(session, "tests")
     # On two workers (pytest-xdist), a module to a worker so that module-scoped servers start
     # once: the suite is mostly one long load test beside many short ones that wait on
     # subprocesses, and ran in about 190 s instead of 450 on a loaded two-core machine. Each
     # worker starts its own dev server on a free port; task queues and ids are random. More
     # workers would only crowd the tests that time a subprocess. `-- -n 0` runs it in one.
-    session.run("pytest", "tests/integration", "-n", "2", "--dist", "loadscope", *session.posargs)
+    in_deps(
+        session, "pytest", "tests/integration", "-n", "2", "--dist", "loadscope", *session.posargs
+    )
 
 
 @nox.session
