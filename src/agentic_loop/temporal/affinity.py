@@ -3,12 +3,13 @@
 The transcript cache is per process. With several workers on one task queue, an LLM call that
 lands on another worker than the previous step's must read the transcript from the workflow
 (a `transcript` query through the server). So every worker that runs `call_llm` also polls a
-task queue of its own (`<queue>@<host>-<pid>-<random>`), and each LLM turn says which one
+task queue of its own (`<queue>@<host>-<pid>-<random>`), and an LLM turn can name it
 (`LLMTurn.worker_queue`): the workflow schedules the conversation's next LLM call and its
 tool calls there, and goes back to the shared queue when that worker does not pick them up
 within `AgentInput.worker_affinity_seconds` (it is gone, or far behind). This is the pattern
 of Temporal's "worker-specific task queues" sample; the workflow side is
-workflow/affinity.py.
+workflow/affinity.py. (Often the server keeps a conversation on one worker by itself, by
+starting its activities eagerly on the worker of its sticky workflow task: docs/production.md.)
 
 A worker names its own queue only when it helps (the rules are Affinity.queue_for's): once a
 call came to it without its conversation (or from the first call on, with
@@ -22,8 +23,8 @@ AGENTIC_LOOP_WORKER_AFFINITY=always); and only:
   queue, where any worker can take it). Under overload that keeps calls from timing out on
   a busy worker's queue only to wait again on the shared one.
 
-AgentLoopPlugin starts the extra worker next to each worker it runs (`AffinityWorkers`);
-AGENTIC_LOOP_WORKER_AFFINITY=0 or `AgentLoopPlugin(worker_affinity=False)` turns it off.
+AgentLoopPlugin starts the extra worker next to each worker it runs (`affinity_worker`);
+AGENTIC_LOOP_WORKER_AFFINITY=off or `AgentLoopPlugin(worker_affinity="off")` turns it off.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.enums.v1 import DescribeTaskQueueMode, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue, TaskQueueVersionSelection
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -182,7 +183,32 @@ async def affinity_worker(
 
 async def other_pollers(client: Client, task_queue: str, identity: str) -> set[str]:
     """Identities of the workers other than `identity` that polled `task_queue` for
-    activities lately, as the server lists them."""
+    activities lately, as the server lists them, from every partition of the queue: the
+    default mode of DescribeTaskQueue lists only the pollers the root partition saw, and with
+    several workers some never reach it (their polls wait on other partitions). The server
+    answers the enhanced mode (deprecated, and still the one that covers every partition)
+    for unversioned queues; where it does not, the default mode's answer."""
+    try:
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                api_mode=DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+                versions=TaskQueueVersionSelection(unversioned=True),
+                task_queue_types=[TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
+                report_pollers=True,
+            )
+        )
+    except RPCError as e:
+        if e.status not in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.UNIMPLEMENTED):
+            raise
+    else:
+        return {
+            poller.identity
+            for version in answer.versions_info.values()
+            for kind in version.types_info.values()
+            for poller in kind.pollers
+        } - {identity}
     answer = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,

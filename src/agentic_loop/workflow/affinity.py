@@ -1,12 +1,13 @@
 """The workflow's side of worker affinity (the worker's is temporal/affinity.py).
 
-Each LLM turn names the worker-specific queue of the worker that made it, if that worker
-offers one (`LLMTurn.worker_queue`). The conversation's next LLM call, and its tool calls,
-are scheduled there, so they meet the transcript that worker holds, with a limit on how long
-they may wait to be picked up (`AgentInput.worker_affinity_seconds`). A call that waited that
-long (its worker is gone, or far behind) goes to the shared queue, where any worker takes it,
-and the conversation follows whichever worker answers next. A worker killed in the middle of
-a call is first noticed by the call's heartbeat timeout; its retry then waits the same limit.
+An LLM turn may name the worker-specific queue of the worker that made it
+(`LLMTurn.worker_queue`; when is the worker's choice: temporal/affinity.py). The
+conversation's next LLM call, and its tool calls, are scheduled there, so they meet the
+transcript that worker holds, with a limit on how long they may wait to be picked up
+(`AgentInput.worker_affinity_seconds`). A call that waited that long (its worker is gone, or
+far behind) goes to the shared queue, where any worker takes it, and the conversation follows
+whichever worker answers next. A worker killed in the middle of a call is first noticed by the
+call's heartbeat timeout; its retry then waits the same limit.
 
 Everything here decides from history (the turns' recorded `worker_queue`), so replay follows
 it. No `workflow.patched()` marker is needed, and none is recorded (it would cost an event in
