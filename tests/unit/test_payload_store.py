@@ -34,6 +34,7 @@ from agentic_loop.temporal.payload_store import (
     payload_store,
 )
 from agentic_loop.temporal.plugin import data_converter
+from agentic_loop.transcript.closed_runs import ClosedRunUnreadable
 from agentic_loop.types import DEFAULT_TOOL_RESULT_LIMIT_BYTES, Message
 
 REFERENCE_TYPE = b"temporal.api.sdk.v1.ExternalStorageReference"
@@ -236,6 +237,16 @@ def test_the_cli_explains_a_payload_store_error_in_one_line() -> None:
     assert explain(error, Settings()) == (
         "cannot read this workflow's payloads: payload sha256:ab is missing from the payload "
         "store /x"
+    )
+
+
+def test_the_cli_explains_a_closed_run_it_cannot_replay_in_one_line() -> None:
+    """A closed run this code cannot replay (its transcript is never returned in part) is one
+    line naming the run and where to look, not a traceback."""
+    error = ClosedRunUnreadable("cannot read run r1 of wf back: Nondeterminism\nat event 7")
+    assert explain(error, Settings()) == (
+        "cannot read run r1 of wf back: Nondeterminism "
+        "(`agentic-loop replay --from-server` shows why)"
     )
 
 

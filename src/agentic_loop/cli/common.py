@@ -48,6 +48,7 @@ from agentic_loop.temporal.payload_store import PayloadStoreError, beside_databa
 from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.temporal.start_options import agent_start_options
 from agentic_loop.tools import ToolRegistry, build_registry
+from agentic_loop.transcript.closed_runs import ClosedRunUnreadable
 from agentic_loop.types import AgentInput, AgentResult
 from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow
@@ -357,6 +358,10 @@ def explain(error: BaseException, settings: Settings) -> str | None:
             return f"cannot read this workflow's payloads: {cause}"
         if isinstance(cause, PayloadStoreError):
             return f"cannot read this workflow's payloads: {cause.message}"
+        if isinstance(cause, ClosedRunUnreadable):
+            # The code here cannot replay it: a deploy problem for whoever runs the workers.
+            first_line = str(cause).splitlines()[0]
+            return f"{first_line} (`agentic-loop replay --from-server` shows why)"
         if isinstance(cause, WorkflowQueryFailedError) and "AGENTIC_LOOP_CODEC_KEYS" in str(cause):
             # The worker could not open what this command sent, sealed with its own key.
             return (

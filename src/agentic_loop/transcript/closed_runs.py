@@ -63,6 +63,11 @@ def _judge(client: Client) -> Replayer:
     return _judges[plugin]
 
 
+class ClosedRunUnreadable(RuntimeError):
+    """A closed run whose history this program's workflow code cannot replay to its end (it
+    was recorded by incompatible code, say): its transcript is not read back in part."""
+
+
 async def closed_run_page(client: Client, workflow_id: str, run_id: str) -> TranscriptPage:
     """All the messages the closed run `run_id` holds, with where the earlier ones are."""
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
@@ -78,5 +83,5 @@ async def closed_run_page(client: Client, workflow_id: str, run_id: str) -> Tran
         raise unreadable[0]
     if page is None or result.replay_failure is not None:
         why = result.replay_failure or "the replay ended before the workflow did"
-        raise RuntimeError(f"cannot read run {run_id} of {workflow_id} back: {why}")
+        raise ClosedRunUnreadable(f"cannot read run {run_id} of {workflow_id} back: {why}")
     return page
