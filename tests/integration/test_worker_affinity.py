@@ -87,6 +87,24 @@ async def _another_client(client: Client, plugin: AgentLoopPlugin | None = None)
     )
 
 
+def _workers(
+    clients: list[Client], caches: list[TranscriptCache], queue: str, **options: Any
+) -> list[Worker]:
+    """One worker a client on `queue`, each with its cache and an identity of its own."""
+    return [
+        build_worker(
+            c,
+            task_queue=queue,
+            provider=_steps(6),
+            tools=default_registry(),
+            cache=cache,
+            identity=f"affinity-worker-{n}",
+            **options,
+        )
+        for n, (c, cache) in enumerate(zip(clients, caches, strict=True))
+    ]
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def two_workers(client: Client) -> AsyncIterator[tuple[str, list[TranscriptCache]]]:
     """Two workers on one shared queue, each with a transcript cache, a client and an
@@ -100,18 +118,7 @@ async def two_workers(client: Client) -> AsyncIterator[tuple[str, list[Transcrip
         await _another_client(client, AgentLoopPlugin(Settings(), worker_affinity="always"))
         for _ in range(2)
     ]
-    workers = [
-        build_worker(
-            c,
-            task_queue=queue,
-            provider=_steps(6),
-            tools=default_registry(),
-            cache=cache,
-            identity=f"affinity-worker-{n}",
-            disable_eager_activity_execution=True,
-        )
-        for n, (c, cache) in enumerate(zip(clients, caches, strict=True))
-    ]
+    workers = _workers(clients, caches, queue, disable_eager_activity_execution=True)
     async with workers[0], workers[1]:
         await _until_both_see_the_other(clients, queue)
         yield queue, caches
@@ -166,17 +173,7 @@ async def test_where_the_server_starts_calls_eagerly_nothing_is_routed(client: C
     clients = [client, await _another_client(client)]
     caches = [TranscriptCache(), TranscriptCache()]
     queue = f"affinity-eager-{uuid.uuid4()}"
-    workers = [
-        build_worker(
-            c,
-            task_queue=queue,
-            provider=_steps(6),
-            tools=default_registry(),
-            cache=cache,
-            identity=f"affinity-worker-{n}",
-        )
-        for n, (c, cache) in enumerate(zip(clients, caches, strict=True))
-    ]
+    workers = _workers(clients, caches, queue)
     async with workers[0], workers[1]:
         await _until_both_see_the_other(clients, queue)
         handle = await _start(client, queue, AgentInput(goal="six steps", max_turns=10))
