@@ -87,10 +87,9 @@ def install_distribution(
 
 # How long one status query may take while polling. On the time-skipping test server a
 # status query sent right after a run continued as new was seen to wait out its whole 30 s
-# deadline and fail the test (test_a_conversation_continues_as_new_across_runs_with_messages_
-# and_approvals, reproduced under CPU load); the likeliest reading is that the query arrived
-# while the new run's first workflow task was in flight and was held for a next task that a
-# conversation waiting for a person never gets. Short and retried, such a query costs a poll.
+# deadline (the test server's continue-as-new is not atomic: agentic_loop/testing/servers.py;
+# the tests that continue as new are now marked dev_server). Short and retried, a query that
+# is held costs a poll.
 STATUS_QUERY_TIMEOUT = timedelta(seconds=2)
 
 

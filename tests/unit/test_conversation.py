@@ -312,6 +312,7 @@ async def test_the_transcript_query_pages(agents: Any) -> None:
     await handle.result()
 
 
+@pytest.mark.dev_server  # continues as new while the test talks to it (servers.py says why)
 async def test_a_conversation_continues_as_new_across_runs_with_messages_and_approvals(
     agents: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -106,6 +106,7 @@ async def test_max_cost_usd_ends_the_run_with_its_own_status(time_env: WorkflowE
     assert result.cost_usd == pytest.approx(3 * TURN_COST)
 
 
+@pytest.mark.dev_server  # continues as new while the test talks to it (servers.py says why)
 async def test_cost_is_carried_across_continue_as_new_and_shown_in_status(
     time_env: WorkflowEnvironment,
 ) -> None:

@@ -385,6 +385,22 @@ async def test_an_agent_left_mid_activity_leaves_the_server_able_to_skip_time() 
         await servers.aclose()
 
 
+@pytest.mark.dev_server
+async def test_a_test_marked_dev_server_runs_on_a_dev_server_of_the_session(
+    agent_env: WorkflowEnvironment, agent_servers: AgentServers, agents: Agents
+) -> None:
+    """Marked dev_server in a time-skipping session, a test's agent_env (and its agents) is a
+    dev server of the session's, which does not skip time, and not the session's test server;
+    the check after the test keeps it."""
+    if agent_servers.where != "time-skipping":
+        pytest.skip("the mark changes nothing when the session's server is not the test server")
+    assert not agent_env.supports_time_skipping
+    assert agents.env is agent_env
+    assert (await agent_servers.get()).supports_time_skipping
+    assert await agent_servers.get(dev=True) is agent_env
+    assert await agent_servers.check(agent_env)
+
+
 # ---- replaying histories ---------------------------------------------------------------------
 
 
@@ -511,6 +527,12 @@ def test_on_a_server_that_is_not_there(agent_env):
 @pytest.mark.time_skipping
 def test_that_waits_a_day(agent_env):
     pass
+
+
+@pytest.mark.time_skipping
+@pytest.mark.dev_server
+def test_marked_twice(agent_env):
+    pass
 """
 
 USER_CONFIG = """
@@ -550,13 +572,16 @@ def test_a_users_project_gets_the_fixtures_from_installing_agentic_loop(tmp_path
 @pytest.mark.slow
 def test_agent_env_names_a_server_that_cannot_be_reached(tmp_path: Path) -> None:
     """--agent-env=HOST:PORT with nothing listening there fails the test with a sentence that
-    names the address and what to do; a test marked time_skipping is skipped there instead."""
-    done = _user_project(tmp_path, "-k", "server_that or a_day", "--agent-env=127.0.0.1:9")
+    names the address and what to do; a test marked time_skipping is skipped there instead,
+    and one marked both time_skipping and dev_server is refused."""
+    done = _user_project(tmp_path, "-k", "server_that or a_day or twice", "--agent-env=127.0.0.1:9")
     output = done.stdout + done.stderr
     assert "1 skipped" in output, output
-    assert "1 error" in output, output
+    assert "2 errors" in output, output
     assert "--agent-env=127.0.0.1:9: cannot connect to a Temporal server there" in output, output
     assert "needs the time-skipping server; --agent-env=127.0.0.1:9 waits in real" in output
+    # A test marked for both kinds of server is refused in one line, before any server starts.
+    assert "test_marked_twice is marked both time_skipping and dev_server" in output, output
 
 
 @pytest.mark.slow

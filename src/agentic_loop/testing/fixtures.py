@@ -48,11 +48,17 @@ async def agent_servers(
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def agent_env(agent_servers: AgentServers) -> AsyncIterator[WorkflowEnvironment]:
-    """The session's server, its client connected with `agent_plugin`. After the test it is
-    checked, and replaced if the test left it unable to skip time (a workflow cancelled or
+async def agent_env(
+    request: pytest.FixtureRequest, agent_servers: AgentServers
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The session's server, its client connected with `agent_plugin` (a dev server of the
+    session's, for a test marked `dev_server` in a time-skipping session). After the test it
+    is checked, and replaced if the test left it unable to skip time (a workflow cancelled or
     terminated while an activity ran)."""
-    env = await agent_servers.get()
+    from agentic_loop.testing.pytest_plugin import DEV_SERVER_MARK
+
+    dev = request.node.get_closest_marker(DEV_SERVER_MARK) is not None
+    env = await agent_servers.get(dev=dev)
     yield env
     await agent_servers.check(env)
 

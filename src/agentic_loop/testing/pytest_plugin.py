@@ -13,6 +13,7 @@ import pytest
 from agentic_loop.testing.servers import LOCAL, TIME_SKIPPING
 
 TIME_SKIPPING_MARK = "time_skipping"
+DEV_SERVER_MARK = "dev_server"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,6 +37,12 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{TIME_SKIPPING_MARK}: the test waits out long timers or back-offs, so it runs only "
         f"on --agent-env={TIME_SKIPPING} (skipped elsewhere, where it would take that long)",
     )
+    config.addinivalue_line(
+        "markers",
+        f"{DEV_SERVER_MARK}: the test's agents continue as new while it talks to them, so under "
+        f"--agent-env={TIME_SKIPPING} it runs on a local dev server of the session instead "
+        "(the test server's continue-as-new is not atomic: agentic_loop/testing/servers.py)",
+    )
     # pytest-asyncio's plugin is named "asyncio"; absent (not installed, or `-p no:asyncio`),
     # async fixtures would never run, so the fixtures say what to install instead.
     if config.pluginmanager.has_plugin("asyncio"):
@@ -48,6 +55,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     where = item.config.getoption("agent_env")
+    marked = (item.get_closest_marker(TIME_SKIPPING_MARK), item.get_closest_marker(DEV_SERVER_MARK))
+    if None not in marked:
+        pytest.fail(
+            f"{item.name} is marked both {TIME_SKIPPING_MARK} and {DEV_SERVER_MARK}: a dev server "
+            "waits in real time; keep one of the two",
+            pytrace=False,
+        )
     if where != TIME_SKIPPING and item.get_closest_marker(TIME_SKIPPING_MARK) is not None:
         pytest.skip(f"needs the time-skipping server; --agent-env={where} waits in real time")
 
