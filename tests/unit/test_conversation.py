@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowU
 from agentic_loop.llm.base import CompletionRequest
 from agentic_loop.llm.scripted import ScriptedLLM
 from agentic_loop.outcome import agent_result
+from agentic_loop.transcript import closed_runs
 from agentic_loop.transcript import reader as transcript_reader
 from agentic_loop.types import (
     AgentInput,
@@ -372,6 +374,65 @@ async def test_a_conversation_continues_as_new_across_runs_with_messages_and_app
     # The LLM's last request held the whole conversation (bar the audit entries).
     seen_by_llm = [m for m in whole if m.role != "approval"][:-1]  # all but its own answer
     assert llm.requests[-1].messages == seen_by_llm
+
+
+@pytest.mark.dev_server  # continues as new (servers.py says why)
+async def test_reading_from_the_first_message_replays_the_runs_before_while_one_replays(
+    agents: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished conversation of several runs, read from its first message, has its earlier
+    runs replayed while later ones are (at most READ_AHEAD at once) and comes back the same as
+    read one run at a time; read from within its last run, only that run is replayed."""
+    steps = 6
+    call = {"name": "calculator", "arguments": {"expression": "1+1"}}
+    turns: list[dict[str, Any]] = [{"tool_calls": [{"id": f"c{i}", **call}]} for i in range(steps)]
+    turns.append({"content": "done"})
+    handle = await agents.start(
+        ScriptedLLM.from_data({"turns": turns}),
+        AgentInput(goal="count", continue_as_new_after_events=8),
+    )
+    result = await handle.result()
+    assert result.status == AgentStatus.COMPLETED
+    replaying: list[str] = []
+    most = 0
+    all_in = asyncio.Event()
+    real = closed_runs._replayed_page
+
+    async def watched(*args: Any) -> Any:
+        nonlocal most
+        replaying.append(args[2])
+        most = max(most, len(replaying))
+        if most == transcript_reader.READ_AHEAD:
+            all_in.set()
+        try:
+            # Each replay waits (a bounded while) for the runs read ahead to join it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_in.wait(), 5)
+            return await real(*args)
+        finally:
+            replaying.remove(args[2])
+
+    monkeypatch.setattr(closed_runs, "_replayed_page", watched)
+    ahead = await transcript_reader.read_transcript(agents.env.client, handle.id)
+    assert most == transcript_reader.READ_AHEAD  # never more, and not one at a time
+    monkeypatch.setattr(closed_runs, "_replayed_page", real)
+    monkeypatch.setattr(transcript_reader, "READ_AHEAD", 1)
+    one_by_one = await transcript_reader.read_transcript(agents.env.client, handle.id)
+    assert ahead == one_by_one
+    assert len(ahead) == result.transcript_length
+    assert [m.content for m in ahead if m.role == "assistant"][-1] == "done"
+    counted: list[str] = []
+
+    async def counting(*args: Any) -> Any:
+        counted.append(args[2])
+        return await real(*args)
+
+    monkeypatch.setattr(closed_runs, "_replayed_page", counting)
+    last = await transcript_reader.read_transcript(
+        agents.env.client, handle.id, result.transcript_length - 1
+    )
+    assert last == ahead[-1:]
+    assert counted == [(await handle.describe()).run_id]
 
 
 async def test_a_closed_conversation_reads_back_with_no_worker_left(

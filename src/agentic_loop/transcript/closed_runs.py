@@ -5,15 +5,23 @@ for every query: reading a long conversation page by page replayed each run once
 (a 10,000-step conversation took about 90 s). Here the history is fetched once and replayed
 once, in this process, and the transcript is read off the workflow's state at the end of the
 replay, exactly as the query would have read it.
+
+Reading a conversation from its first message needs every run, newest to first, and each
+run's history names the run it continued from: `ClosedRuns` then fetches and replays the
+runs before the one asked for while that one is replayed, a few at a time. The SDK's core
+replays in threads of its own, so two replays overlap where one waits on the other's Python.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import weakref
 from typing import Any
 
 from temporalio import workflow
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
@@ -71,6 +79,75 @@ class ClosedRunUnreadable(RuntimeError):
 async def closed_run_page(client: Client, workflow_id: str, run_id: str) -> TranscriptPage:
     """All the messages the closed run `run_id` holds, with where the earlier ones are."""
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    return await _replayed_page(client, workflow_id, run_id, history)
+
+
+def continued_from(history: WorkflowHistory) -> str | None:
+    """The run this run continued as new from, as its first event says; None for a first run."""
+    if not history.events:
+        return None
+    first = history.events[0]
+    if first.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        return None
+    return first.workflow_execution_started_event_attributes.continued_execution_run_id or None
+
+
+class ClosedRuns:
+    """The closed runs of one conversation, read as a reader walks back through them. With
+    `read_ahead` above 1, asking for a run also starts fetching and replaying the runs before
+    it, `read_ahead` replays at a time at most, for a reader that will want them all (one
+    reading from the first message). Use as `async with`: runs read ahead and never asked for
+    are cancelled at the end."""
+
+    def __init__(self, client: Client, workflow_id: str, read_ahead: int = 1) -> None:
+        self._client = client
+        self._workflow_id = workflow_id
+        self._read_ahead = max(1, read_ahead)
+        self._replays = asyncio.Semaphore(self._read_ahead)
+        self._reading: dict[str, asyncio.Task[TranscriptPage]] = {}
+
+    async def page(self, run_id: str) -> TranscriptPage:
+        """All the messages the closed run `run_id` holds (closed_run_page's answer)."""
+        task = self._reading.get(run_id) or self._start(run_id)
+        try:
+            return await task
+        finally:
+            self._reading.pop(run_id, None)
+
+    def _start(self, run_id: str) -> asyncio.Task[TranscriptPage]:
+        task = asyncio.create_task(self._read(run_id))
+        self._reading[run_id] = task
+        return task
+
+    async def _read(self, run_id: str) -> TranscriptPage:
+        handle = self._client.get_workflow_handle(self._workflow_id, run_id=run_id)
+        history = await handle.fetch_history()
+        previous = continued_from(history)
+        if (
+            self._read_ahead > 1
+            and previous is not None
+            and previous not in self._reading
+            and len(self._reading) < self._read_ahead
+        ):
+            self._start(previous)  # a run that continued as new is closed
+        async with self._replays:
+            return await _replayed_page(self._client, self._workflow_id, run_id, history)
+
+    async def __aenter__(self) -> ClosedRuns:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        tasks, self._reading = list(self._reading.values()), {}
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def _replayed_page(
+    client: Client, workflow_id: str, run_id: str, history: WorkflowHistory
+) -> TranscriptPage:
     with noting_failures() as unreadable:
         result = await _judge(client).replay_workflow(history, raise_on_replay_failure=False)
     # A replay that failed part way still leaves a page (the run's state when it was evicted):

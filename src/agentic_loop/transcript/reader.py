@@ -6,11 +6,19 @@ A run holds the messages from its `base` on; earlier ones are in the run it cont
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from agentic_loop.types import Message, TranscriptPage, TranscriptRequest
 
+if TYPE_CHECKING:
+    from agentic_loop.transcript.closed_runs import ClosedRuns
+
 PAGE_SIZE = 500
+# Closed runs replayed at once when a conversation is read from its first message
+# (closed_runs.py, ClosedRuns).
+READ_AHEAD = 3
 
 
 async def read_transcript(
@@ -27,18 +35,35 @@ async def read_transcript(
     answers the `transcript` query page by page; a closed one is replayed here, once
     (closed_runs.py), unless `replay_closed_runs` is False (a worker's own activity, which
     must not spend its event loop on a replay, asks the queries instead)."""
+    if not replay_closed_runs:
+        return await _read(client, workflow_id, start, end, run_id, None)
+    # Here, not at the top: the replayer needs the plugin, which needs the activities, which
+    # read transcripts through this module.
+    from agentic_loop.transcript.closed_runs import ClosedRuns
+
+    # From the first message every run is needed: the ones before are read ahead.
+    async with ClosedRuns(client, workflow_id, READ_AHEAD if start == 0 else 1) as closed_runs:
+        return await _read(client, workflow_id, start, end, run_id, closed_runs)
+
+
+async def _read(
+    client: Client,
+    workflow_id: str,
+    start: int,
+    end: int | None,
+    run_id: str | None,
+    closed_runs: ClosedRuns | None,
+) -> list[Message]:
+    """read_transcript's walk back; closed runs are replayed through `closed_runs`, or
+    queried where it is None."""
     runs: list[list[Message]] = []  # newest run first
     while True:
         handle = client.get_workflow_handle(workflow_id, run_id=run_id)
         closed = None
-        if replay_closed_runs:
-            # Here, not at the top: the replayer needs the plugin, which needs the activities,
-            # which read transcripts through this module.
-            from agentic_loop.transcript.closed_runs import closed_run_page
-
+        if closed_runs is not None:
             description = await handle.describe()
             if description.status != WorkflowExecutionStatus.RUNNING:
-                closed = await closed_run_page(client, workflow_id, description.run_id)
+                closed = await closed_runs.page(description.run_id)
         # An empty page first: where this run's messages start, how many there are, and who
         # holds the earlier ones.
         head: TranscriptPage = closed or await handle.query(
