@@ -76,13 +76,7 @@ class ClosedRunUnreadable(RuntimeError):
     was recorded by incompatible code, say): its transcript is not read back in part."""
 
 
-async def closed_run_page(client: Client, workflow_id: str, run_id: str) -> TranscriptPage:
-    """All the messages the closed run `run_id` holds, with where the earlier ones are."""
-    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    return await _replayed_page(client, workflow_id, run_id, history)
-
-
-def continued_from(history: WorkflowHistory) -> str | None:
+def _continued_from(history: WorkflowHistory) -> str | None:
     """The run this run continued as new from, as its first event says; None for a first run."""
     if not history.events:
         return None
@@ -107,7 +101,7 @@ class ClosedRuns:
         self._reading: dict[str, asyncio.Task[TranscriptPage]] = {}
 
     async def page(self, run_id: str) -> TranscriptPage:
-        """All the messages the closed run `run_id` holds (closed_run_page's answer)."""
+        """All the messages the closed run `run_id` holds, with where the earlier ones are."""
         task = self._reading.get(run_id) or self._start(run_id)
         try:
             return await task
@@ -122,7 +116,7 @@ class ClosedRuns:
     async def _read(self, run_id: str) -> TranscriptPage:
         handle = self._client.get_workflow_handle(self._workflow_id, run_id=run_id)
         history = await handle.fetch_history()
-        previous = continued_from(history)
+        previous = _continued_from(history)
         if (
             self._read_ahead > 1
             and previous is not None
@@ -141,8 +135,8 @@ class ClosedRuns:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task  # its failure was nobody's question
 
 
 async def _replayed_page(
