@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 
-from agentic_loop.temporal.embedded import DEV_SERVER_SEARCH_ATTRIBUTES
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from agentic_loop.temporal import dev_server
+from agentic_loop.temporal.embedded import DEV_SERVER_SEARCH_ATTRIBUTES, READY_SECONDS
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.workflow.visibility import AGENT_STATUS
 
 
@@ -23,3 +29,25 @@ def test_the_module_imports_nothing_of_the_sdk() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+async def test_both_sdk_started_servers_get_the_embedded_servers_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """start_dev_server and start_time_skipping give the SDK the embedded server's 30 s to
+    answer, not its own 5 s default, which a loaded CI machine overran."""
+    handed: dict[str, object] = {}
+
+    async def record(**kwargs: object) -> str:
+        handed.update(kwargs)
+        return "env"
+
+    monkeypatch.setattr(WorkflowEnvironment, "start_local", record)
+    monkeypatch.setattr(WorkflowEnvironment, "start_time_skipping", record)
+    plugin = AgentLoopPlugin()
+    await dev_server.start_dev_server(plugin=plugin)
+    assert handed["dev_server_startup_timeout"] == timedelta(seconds=READY_SECONDS)
+    handed.clear()
+    await dev_server.start_time_skipping(plugin)
+    assert handed["test_server_startup_timeout"] == timedelta(seconds=READY_SECONDS)
+    assert READY_SECONDS >= 30

