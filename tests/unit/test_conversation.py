@@ -359,9 +359,16 @@ async def test_a_conversation_continues_as_new_across_runs_with_messages_and_app
     assert result.status == AgentStatus.ENDED
     assert result.usage.total_tokens == 60  # six turns of 10, added up across the runs
     # Pages of three messages: a run still going is read page by page (the closed ones
-    # here are replayed whole, closed_runs.py).
+    # here are read off their histories, closed_runs.py).
     monkeypatch.setattr(transcript_reader, "PAGE_SIZE", 3)
+    replayed = _replays_noted(monkeypatch)
     whole = await transcript_reader.read_transcript(agents.env.client, handle.id)
+    # Only the last run, which ended rather than continued as new, was replayed: the others
+    # were read off their LLM requests, and to the same messages as replaying them all.
+    assert replayed == [(await handle.describe()).run_id]
+    monkeypatch.setattr(closed_runs, "sent_messages", _vouching_for_nothing)
+    assert await transcript_reader.read_transcript(agents.env.client, handle.id) == whole
+    assert len(replayed) == 1 + len(run_ids)
     assert [m.content for m in whole if m.role == "user"] == ["q0", "q1", "q2"]
     assert [m.content for m in whole if m.role == "approval"] == [
         "approved by user: ok 0",
@@ -376,16 +383,38 @@ async def test_a_conversation_continues_as_new_across_runs_with_messages_and_app
     assert llm.requests[-1].messages == seen_by_llm
 
 
+async def _vouching_for_nothing(*args: Any) -> None:
+    """closed_runs.sent_messages as for a run whose requests vouch for nothing: replay it."""
+    return None
+
+
+def _replays_noted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The run ids closed_runs replays from now on, in order."""
+    replayed: list[str] = []
+    real = closed_runs._replayed_page
+
+    async def noting(*args: Any) -> Any:
+        replayed.append(args[2])
+        return await real(*args)
+
+    monkeypatch.setattr(closed_runs, "_replayed_page", noting)
+    return replayed
+
+
 @pytest.mark.dev_server  # continues as new (servers.py says why)
-async def test_reading_from_the_first_message_replays_the_runs_before_while_one_replays(
+async def test_reading_from_the_first_message_reads_the_runs_before_ahead_without_replays(
     agents: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A finished conversation of several runs, read from its first message, has its earlier
-    runs replayed while later ones are (at most READ_AHEAD at once) and comes back the same as
-    read one run at a time; read from within its last run, only that run is replayed."""
+    """A finished conversation of several runs (tools inline and as activities), read from
+    its first message, has its earlier runs read off their LLM requests while later ones are
+    (at most READ_AHEAD at once), none of them replayed, and comes back the same as with
+    every run replayed one at a time; read from within its last run, only that one is read."""
     steps = 6
-    call = {"name": "calculator", "arguments": {"expression": "1+1"}}
-    turns: list[dict[str, Any]] = [{"tool_calls": [{"id": f"c{i}", **call}]} for i in range(steps)]
+    inline = {"name": "calculator", "arguments": {"expression": "1+1"}}
+    activity = {"name": "web_search", "arguments": {"query": "Temporal"}}
+    turns: list[dict[str, Any]] = [
+        {"tool_calls": [{"id": f"c{i}", **(inline if i % 2 else activity)}]} for i in range(steps)
+    ]
     turns.append({"content": "done"})
     handle = await agents.start(
         ScriptedLLM.from_data({"turns": turns}),
@@ -393,46 +422,45 @@ async def test_reading_from_the_first_message_replays_the_runs_before_while_one_
     )
     result = await handle.result()
     assert result.status == AgentStatus.COMPLETED
-    replaying: list[str] = []
+    last_run = (await handle.describe()).run_id
+    reading: list[str] = []
     most = 0
     all_in = asyncio.Event()
-    real = closed_runs._replayed_page
+    real = closed_runs.sent_messages
 
-    async def watched(*args: Any) -> Any:
+    async def watched(history: Any, converter: Any) -> Any:
         nonlocal most
-        replaying.append(args[2])
-        most = max(most, len(replaying))
+        reading.append(history.run_id)
+        most = max(most, len(reading))
         if most == transcript_reader.READ_AHEAD:
             all_in.set()
         try:
-            # Each replay waits (a bounded while) for the runs read ahead to join it.
+            # Each read waits (a bounded while) for the runs read ahead to join it.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(all_in.wait(), 5)
-            return await real(*args)
+            return await real(history, converter)
         finally:
-            replaying.remove(args[2])
+            reading.remove(history.run_id)
 
-    monkeypatch.setattr(closed_runs, "_replayed_page", watched)
+    monkeypatch.setattr(closed_runs, "sent_messages", watched)
+    replayed = _replays_noted(monkeypatch)
     ahead = await transcript_reader.read_transcript(agents.env.client, handle.id)
     assert most == transcript_reader.READ_AHEAD  # never more, and not one at a time
-    monkeypatch.setattr(closed_runs, "_replayed_page", real)
+    assert replayed == [last_run]
+    monkeypatch.setattr(closed_runs, "sent_messages", _vouching_for_nothing)
     monkeypatch.setattr(transcript_reader, "READ_AHEAD", 1)
     one_by_one = await transcript_reader.read_transcript(agents.env.client, handle.id)
     assert ahead == one_by_one
+    assert len(replayed) > 3  # every run, this time
     assert len(ahead) == result.transcript_length
     assert [m.content for m in ahead if m.role == "assistant"][-1] == "done"
-    counted: list[str] = []
-
-    async def counting(*args: Any) -> Any:
-        counted.append(args[2])
-        return await real(*args)
-
-    monkeypatch.setattr(closed_runs, "_replayed_page", counting)
+    assert {m.name for m in ahead if m.role == "tool"} == {"calculator", "web_search"}
+    replayed.clear()
     last = await transcript_reader.read_transcript(
         agents.env.client, handle.id, result.transcript_length - 1
     )
     assert last == ahead[-1:]
-    assert counted == [(await handle.describe()).run_id]
+    assert replayed == [last_run]
 
 
 async def test_a_closed_conversation_reads_back_with_no_worker_left(

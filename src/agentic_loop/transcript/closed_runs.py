@@ -1,4 +1,4 @@
-"""A closed run's transcript, read by replaying its history here rather than by queries.
+"""A closed run's transcript, read off its history here rather than by queries.
 
 A query to a closed run is answered by a worker that replays the run's whole history first,
 for every query: reading a long conversation page by page replayed each run once per page
@@ -6,10 +6,15 @@ for every query: reading a long conversation page by page replayed each run once
 once, in this process, and the transcript is read off the workflow's state at the end of the
 replay, exactly as the query would have read it.
 
+A run that continued as new is not even replayed: a reader takes from it only the messages
+it sent to the LLM, which its recorded LLM requests hold (recorded.py), read in a fraction of
+a replay's time. Only a run that ended otherwise, or whose requests do not vouch for every
+message asked for, is replayed.
+
 Reading a conversation from its first message needs every run, newest to first, and each
-run's history names the run it continued from: `ClosedRuns` then fetches and replays the
-runs before the one asked for while that one is replayed, a few at a time. The SDK's core
-replays in threads of its own, so two replays overlap where one waits on the other's Python.
+run's history names the run it continued from: `ClosedRuns` then fetches and reads the runs
+before the one asked for while that one is read, a few at a time. The SDK's core replays in
+threads of its own, so two replays overlap where one waits on the other's Python.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from temporalio import workflow
@@ -33,6 +39,7 @@ from temporalio.worker import (
 
 from agentic_loop.temporal.payload_store import noting_failures
 from agentic_loop.temporal.plugin import AgentLoopPlugin, plugin_of, replayer
+from agentic_loop.transcript.recorded import sent_messages
 from agentic_loop.types import TranscriptPage, TranscriptRequest
 
 # The whole-run page each replayed run ended with, by run id, until its reader takes it.
@@ -76,6 +83,16 @@ class ClosedRunUnreadable(RuntimeError):
     was recorded by incompatible code, say): its transcript is not read back in part."""
 
 
+@dataclass
+class _Read:
+    """A fetched run: its history, and its page, either replayed (all its messages) or, with
+    `sent_only`, the messages it sent to the LLM as its requests hold them."""
+
+    history: WorkflowHistory
+    page: TranscriptPage
+    sent_only: bool
+
+
 def _continued_from(history: WorkflowHistory) -> str | None:
     """The run this run continued as new from, as its first event says; None for a first run."""
     if not history.events:
@@ -98,22 +115,28 @@ class ClosedRuns:
         self._workflow_id = workflow_id
         self._read_ahead = max(1, read_ahead)
         self._replays = asyncio.Semaphore(self._read_ahead)
-        self._reading: dict[str, asyncio.Task[TranscriptPage]] = {}
+        self._reading: dict[str, asyncio.Task[_Read]] = {}
 
-    async def page(self, run_id: str) -> TranscriptPage:
-        """All the messages the closed run `run_id` holds, with where the earlier ones are."""
+    async def page(self, run_id: str, end: int | None = None) -> TranscriptPage:
+        """The messages the closed run `run_id` holds before global index `end` (None: all
+        of them), with where the earlier ones are. `total` may then stop at `end`: a run that
+        continued as new is read off its LLM requests, up to the last message it sent."""
         task = self._reading.get(run_id) or self._start(run_id)
         try:
-            return await task
+            read = await task
         finally:
             self._reading.pop(run_id, None)
+        if not read.sent_only or (end is not None and end <= read.page.total):
+            return read.page
+        async with self._replays:
+            return await _replayed_page(self._client, self._workflow_id, run_id, read.history)
 
-    def _start(self, run_id: str) -> asyncio.Task[TranscriptPage]:
+    def _start(self, run_id: str) -> asyncio.Task[_Read]:
         task = asyncio.create_task(self._read(run_id))
         self._reading[run_id] = task
         return task
 
-    async def _read(self, run_id: str) -> TranscriptPage:
+    async def _read(self, run_id: str) -> _Read:
         handle = self._client.get_workflow_handle(self._workflow_id, run_id=run_id)
         history = await handle.fetch_history()
         previous = _continued_from(history)
@@ -124,8 +147,16 @@ class ClosedRuns:
             and len(self._reading) < self._read_ahead
         ):
             self._start(previous)  # a run that continued as new is closed
+        try:
+            sent = await sent_messages(history, self._client.data_converter)
+        except Exception:
+            # A payload that does not decode (its store gone, say): the replay says what.
+            sent = None
+        if sent is not None:
+            return _Read(history, sent, sent_only=True)
         async with self._replays:
-            return await _replayed_page(self._client, self._workflow_id, run_id, history)
+            page = await _replayed_page(self._client, self._workflow_id, run_id, history)
+        return _Read(history, page, sent_only=False)
 
     async def __aenter__(self) -> ClosedRuns:
         return self

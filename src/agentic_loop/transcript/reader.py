@@ -63,7 +63,7 @@ async def _read(
         if closed_runs is not None:
             description = await handle.describe()
             if description.status != WorkflowExecutionStatus.RUNNING:
-                closed = await closed_runs.page(description.run_id)
+                closed = await closed_runs.page(description.run_id, end)
         # An empty page first: where this run's messages start, how many there are, and who
         # holds the earlier ones.
         head: TranscriptPage = closed or await handle.query(
