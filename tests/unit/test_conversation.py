@@ -363,12 +363,12 @@ async def test_a_conversation_continues_as_new_across_runs_with_messages_and_app
     monkeypatch.setattr(transcript_reader, "PAGE_SIZE", 3)
     replayed = _replays_noted(monkeypatch)
     whole = await transcript_reader.read_transcript(agents.env.client, handle.id)
-    # Only the last run, which ended rather than continued as new, was replayed: the others
-    # were read off their LLM requests, and to the same messages as replaying them all.
-    assert replayed == [(await handle.describe()).run_id]
-    monkeypatch.setattr(closed_runs, "sent_messages", _vouching_for_nothing)
+    # No run was replayed: those that continued as new were read off their LLM requests,
+    # the last off its result too, and to the same messages as replaying every run.
+    assert replayed == []
+    monkeypatch.setattr(closed_runs, "recorded_page", _vouching_for_nothing)
     assert await transcript_reader.read_transcript(agents.env.client, handle.id) == whole
-    assert len(replayed) == 1 + len(run_ids)
+    assert len(replayed) == len(run_ids)
     assert [m.content for m in whole if m.role == "user"] == ["q0", "q1", "q2"]
     assert [m.content for m in whole if m.role == "approval"] == [
         "approved by user: ok 0",
@@ -384,7 +384,7 @@ async def test_a_conversation_continues_as_new_across_runs_with_messages_and_app
 
 
 async def _vouching_for_nothing(*args: Any) -> None:
-    """closed_runs.sent_messages as for a run whose requests vouch for nothing: replay it."""
+    """closed_runs.recorded_page as for a run whose history vouches for nothing: replay it."""
     return None
 
 
@@ -406,7 +406,7 @@ async def test_reading_from_the_first_message_reads_the_runs_before_ahead_withou
     agents: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A finished conversation of several runs (tools inline and as activities), read from
-    its first message, has its earlier runs read off their LLM requests while later ones are
+    its first message, has its earlier runs read off their histories while later ones are
     (at most READ_AHEAD at once), none of them replayed, and comes back the same as with
     every run replayed one at a time; read from within its last run, only that one is read."""
     steps = 6
@@ -426,7 +426,7 @@ async def test_reading_from_the_first_message_reads_the_runs_before_ahead_withou
     reading: list[str] = []
     most = 0
     all_in = asyncio.Event()
-    real = closed_runs.sent_messages
+    real = closed_runs.recorded_page
 
     async def watched(history: Any, converter: Any) -> Any:
         nonlocal most
@@ -442,12 +442,12 @@ async def test_reading_from_the_first_message_reads_the_runs_before_ahead_withou
         finally:
             reading.remove(history.run_id)
 
-    monkeypatch.setattr(closed_runs, "sent_messages", watched)
+    monkeypatch.setattr(closed_runs, "recorded_page", watched)
     replayed = _replays_noted(monkeypatch)
     ahead = await transcript_reader.read_transcript(agents.env.client, handle.id)
     assert most == transcript_reader.READ_AHEAD  # never more, and not one at a time
-    assert replayed == [last_run]
-    monkeypatch.setattr(closed_runs, "sent_messages", _vouching_for_nothing)
+    assert replayed == []
+    monkeypatch.setattr(closed_runs, "recorded_page", _vouching_for_nothing)
     monkeypatch.setattr(transcript_reader, "READ_AHEAD", 1)
     one_by_one = await transcript_reader.read_transcript(agents.env.client, handle.id)
     assert ahead == one_by_one
@@ -460,7 +460,7 @@ async def test_reading_from_the_first_message_reads_the_runs_before_ahead_withou
         agents.env.client, handle.id, result.transcript_length - 1
     )
     assert last == ahead[-1:]
-    assert replayed == [last_run]
+    assert replayed == [last_run]  # that run only (recorded_page vouches for nothing now)
 
 
 async def test_a_closed_conversation_reads_back_with_no_worker_left(

@@ -6,10 +6,12 @@ for every query: reading a long conversation page by page replayed each run once
 once, in this process, and the transcript is read off the workflow's state at the end of the
 replay, exactly as the query would have read it.
 
-A run that continued as new is not even replayed: a reader takes from it only the messages
-it sent to the LLM, which its recorded LLM requests hold (recorded.py), read in a fraction of
-a replay's time. Only a run that ended otherwise, or whose requests do not vouch for every
-message asked for, is replayed.
+Most closed runs are not even replayed: their messages are read off what the history
+recorded (recorded.py), in a fraction of a replay's time. From a run that continued as new a
+reader takes only the messages it sent to the LLM, which its LLM requests hold; a run that
+ended with a result holds its newest messages in the result. Only a run that ended otherwise
+(cancelled, terminated, timed out), or whose history does not vouch for every message asked
+for, is replayed.
 
 Reading a conversation from its first message needs every run, newest to first, and each
 run's history names the run it continued from: `ClosedRuns` then fetches and reads the runs
@@ -39,7 +41,7 @@ from temporalio.worker import (
 
 from agentic_loop.temporal.payload_store import noting_failures
 from agentic_loop.temporal.plugin import AgentLoopPlugin, plugin_of, replayer
-from agentic_loop.transcript.recorded import sent_messages
+from agentic_loop.transcript.recorded import recorded_page
 from agentic_loop.types import TranscriptPage, TranscriptRequest
 
 # The whole-run page each replayed run ended with, by run id, until its reader takes it.
@@ -85,8 +87,8 @@ class ClosedRunUnreadable(RuntimeError):
 
 @dataclass
 class _Read:
-    """A fetched run: its history, and its page, either replayed (all its messages) or, with
-    `sent_only`, the messages it sent to the LLM as its requests hold them."""
+    """A fetched run: its history, and its page: all its messages (replayed, or read off its
+    result and requests) or, with `sent_only`, the ones it sent to the LLM."""
 
     history: WorkflowHistory
     page: TranscriptPage
@@ -119,8 +121,8 @@ class ClosedRuns:
 
     async def page(self, run_id: str, end: int | None = None) -> TranscriptPage:
         """The messages the closed run `run_id` holds before global index `end` (None: all
-        of them), with where the earlier ones are. `total` may then stop at `end`: a run that
-        continued as new is read off its LLM requests, up to the last message it sent."""
+        of them), with where the earlier ones are. A run that continued as new may come back
+        with `total` at the last message it sent (at or past `end`), read off its requests."""
         task = self._reading.get(run_id) or self._start(run_id)
         try:
             read = await task
@@ -148,12 +150,12 @@ class ClosedRuns:
         ):
             self._start(previous)  # a run that continued as new is closed
         try:
-            sent = await sent_messages(history, self._client.data_converter)
+            recorded = await recorded_page(history, self._client.data_converter)
         except Exception:
             # A payload that does not decode (its store gone, say): the replay says what.
-            sent = None
-        if sent is not None:
-            return _Read(history, sent, sent_only=True)
+            recorded = None
+        if recorded is not None:
+            return _Read(history, recorded.page, sent_only=not recorded.whole)
         async with self._replays:
             page = await _replayed_page(self._client, self._workflow_id, run_id, history)
         return _Read(history, page, sent_only=False)

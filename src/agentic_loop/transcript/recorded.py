@@ -1,18 +1,26 @@
-"""The messages a run sent to the LLM, read off the requests its history recorded.
+"""A closed run's messages, read off what its history recorded instead of replaying it.
 
 Every message a run sends to the model is in exactly one `call_llm` request's delta
 (LLMRequest.new_messages, and LLMRequest.recorded for those an activity returned, by key and
-the workflow's own checksum), placed at LLMRequest.history_length. The messages before the
-point where a run continued as new, which are the only ones a reader takes from it (the next
-run holds the rest), can so be read without replaying the run: a replay costs about 2 ms of
-CPU a step, this a fraction of that. Nothing here guesses: a reference it cannot resolve to a
-message with the recorded checksum, a delta that leaves a gap, or a run that did not continue
-as new gives None, and the caller replays the run instead.
+the workflow's own checksum), placed at LLMRequest.history_length. So:
+
+- a run that continued as new: a reader takes from it only the messages before the next
+  run's base, which are the ones it sent, all in its requests;
+- a run that ended with a result (completed, or failed with the result as the failure's
+  detail): the result holds its newest messages (AgentResult.transcript, from
+  transcript_start on), which in a conversation of any length reach back to its last
+  request's; the requests hold the rest.
+
+A replay costs about 2 ms of CPU a step, this a fraction of that. Nothing here guesses: a
+reference it cannot resolve to a message with the recorded checksum, a delta that leaves a
+gap, a result whose messages do not meet the sent ones, or a run that ended otherwise gives
+None, and the caller replays the run instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from temporalio.api.common.v1 import Payload
@@ -31,6 +39,7 @@ from agentic_loop.transcript.keys import (
 )
 from agentic_loop.types import (
     AgentInput,
+    AgentResult,
     LLMRequest,
     LLMTurn,
     Message,
@@ -38,12 +47,19 @@ from agentic_loop.types import (
     ToolResult,
     TranscriptPage,
 )
+from agentic_loop.workflow.visibility import AGENT_FAILED
 
 # The activity names are recorded (activities.py), so they can be matched on here.
 _LLM = "call_llm"
 _TOOL = "run_tool"
 _SCHEDULED = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
 _COMPLETED = EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+_CONTINUED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+_ENDINGS = (
+    _CONTINUED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+)
 T = TypeVar("T")
 
 
@@ -61,19 +77,31 @@ def _only(payloads: Sequence[Payload]) -> Payload | None:
     return payloads[0] if len(payloads) == 1 else None
 
 
-async def sent_messages(
-    history: WorkflowHistory, converter: DataConverter
-) -> TranscriptPage | None:
-    """The messages a run that continued as new sent to the LLM (global indices from its
-    base to the next run's base, `total` being the latter), or None where the history does
-    not vouch for every one of them."""
+@dataclass
+class RecordedPage:
+    """A closed run's messages as its history holds them. `whole`: all of them (a run that
+    ended with a result); else those it sent to the LLM (a run that continued as new), up to
+    the next run's base, which is `page.total`."""
+
+    page: TranscriptPage
+    whole: bool
+
+
+async def recorded_page(history: WorkflowHistory, converter: DataConverter) -> RecordedPage | None:
+    """The closed run's messages from its history, or None where it does not vouch for
+    every one of them."""
     events = history.events
     if (
         not events
         or events[0].event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
-        or events[-1].event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        or events[-1].event_type not in _ENDINGS
     ):
         return None
+    ending = None  # the AgentResult the run ended with, unless it continued as new
+    if events[-1].event_type != _CONTINUED:
+        ending = await _result(events[-1], converter)
+        if ending is None:
+            return None
     started = _only(events[0].workflow_execution_started_event_attributes.input.payloads)
     if started is None:
         return None
@@ -121,9 +149,35 @@ async def sent_messages(
                     return None
             else:
                 sent.append(message)
-    return TranscriptPage(
-        messages=sent, start=base, total=base + len(sent), base=base, previous_run_id=previous
-    )
+    if ending is None:
+        page = TranscriptPage(
+            sent, start=base, total=base + len(sent), base=base, previous_run_id=previous
+        )
+        return RecordedPage(page, whole=False)
+    # The result's newest messages [kept, total) must meet the sent ones [base, sent end).
+    kept, total, end = ending.transcript_start, ending.transcript_length, base + len(sent)
+    if not base <= kept <= end or kept + len(ending.transcript) != total or total < end:
+        return None
+    if sent[kept - base :] != ending.transcript[: end - kept]:
+        return None
+    messages = sent[: kept - base] + ending.transcript
+    page = TranscriptPage(messages, start=base, total=total, base=base, previous_run_id=previous)
+    return RecordedPage(page, whole=True)
+
+
+async def _result(event: HistoryEvent, converter: DataConverter) -> AgentResult | None:
+    """The AgentResult a run ended with: its result, or the detail of an agent's failure."""
+    if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        payload = _only(event.workflow_execution_completed_event_attributes.result.payloads)
+    else:
+        failure = event.workflow_execution_failed_event_attributes.failure
+        if failure.application_failure_info.type != AGENT_FAILED:
+            return None
+        payload = _only(failure.application_failure_info.details.payloads)
+    if payload is None:
+        return None
+    result: AgentResult = (await _decoded(converter, {0: payload}, AgentResult))[0]
+    return result
 
 
 def _scheduled_or_completed(
