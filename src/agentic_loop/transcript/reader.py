@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from agentic_loop.transcript.closed_runs import ClosedRuns
 
 PAGE_SIZE = 500
-# Closed runs replayed at once when a conversation is read from its first message
+# Closed runs read at once when a conversation is read from its first message
 # (closed_runs.py, ClosedRuns).
 READ_AHEAD = 3
 
@@ -32,9 +32,10 @@ async def read_transcript(
 ) -> list[Message]:
     """messages[start:end] of the conversation whose newest run is `run_id` (None: the latest
     run of `workflow_id`), following the chain of runs back as far as needed: a running run
-    answers the `transcript` query page by page; a closed one is replayed here, once
-    (closed_runs.py), unless `replay_closed_runs` is False (a worker's own activity, which
-    must not spend its event loop on a replay, asks the queries instead)."""
+    answers the `transcript` query page by page; a closed one is read here, once, off its
+    history (closed_runs.py: what it recorded, or else a replay), unless `replay_closed_runs`
+    is False (a worker's own activity, which must not spend its event loop on a replay, asks
+    the queries instead)."""
     if not replay_closed_runs:
         return await _read(client, workflow_id, start, end, run_id, None)
     # Here, not at the top: the replayer needs the plugin, which needs the activities, which
@@ -54,8 +55,8 @@ async def _read(
     run_id: str | None,
     closed_runs: ClosedRuns | None,
 ) -> list[Message]:
-    """read_transcript's walk back; closed runs are replayed through `closed_runs`, or
-    queried where it is None."""
+    """read_transcript's walk back; closed runs are read through `closed_runs`, or queried
+    where it is None."""
     runs: list[list[Message]] = []  # newest run first
     while True:
         handle = client.get_workflow_handle(workflow_id, run_id=run_id)
