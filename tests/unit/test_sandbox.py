@@ -5,10 +5,16 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import sys
+import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import agentic_loop
 import agentic_loop.workflow
 from agentic_loop.temporal.plugin import PASSTHROUGH_MODULES
+from agentic_loop.testing import Script
 
 WORKFLOW_MODULE = Path(agentic_loop.workflow.agent.__file__)
 
@@ -67,3 +73,39 @@ def test_the_passthrough_list_names_only_modules_that_exist() -> None:
     """A module renamed or removed is taken off the list, not left naming nothing."""
     for name in PASSTHROUGH_MODULES:
         importlib.import_module(name)
+
+
+# Code objects executed while a test below watches, by file (an audit hook cannot be removed,
+# so it records only while `_WATCHING` is set). The sandbox imports a module by executing its
+# code object, which the `exec` audit event reports, from whichever thread runs the workflow.
+_WATCHING: list[bool] = []
+_EXECUTED: list[str] = []
+
+
+def _record_exec(event: str, args: tuple[object, ...]) -> None:
+    if _WATCHING and event == "exec" and isinstance(args[0], types.CodeType):
+        _EXECUTED.append(args[0].co_filename)
+
+
+async def test_a_run_under_pytest_re_executes_no_module_of_pytest_nor_any_passed_through(
+    run_agent: Callable[..., Any],
+) -> None:
+    """Under pytest, where our entry point has the asserts of every agentic_loop module
+    rewritten (and each so imports `_pytest.assertion.rewrite`), a new workflow run executes the
+    workflow module afresh in its sandbox, but no module of pytest's and none of the modules
+    passed through."""
+    assert type(agentic_loop.__spec__.loader).__name__ == "AssertionRewritingHook"
+    sys.addaudithook(_record_exec)
+    _WATCHING.append(True)
+    try:
+        run = await run_agent(Script().answers("Done."), goal="nothing to do")
+    finally:
+        _WATCHING.clear()
+    assert run.result.answer == "Done."
+    executed = [Path(name).as_posix() for name in _EXECUTED]
+    assert any(name.endswith("agentic_loop/workflow/agent.py") for name in executed)
+    assert [name for name in executed if "/_pytest/" in name] == []
+    passed = {
+        Path(importlib.import_module(m).__file__ or "").as_posix() for m in PASSTHROUGH_MODULES
+    }
+    assert sorted(passed.intersection(executed)) == []

@@ -75,6 +75,13 @@ PASSTHROUGH_MODULES = (
     "agentic_loop.workflow.visibility",
 )
 
+# Not ours, but met wherever an agent is tested: our pytest plugin (the pytest11 entry point)
+# makes pytest rewrite the asserts of every agentic_loop module, and a rewritten module imports
+# `_pytest.assertion.rewrite`, which the sandbox would re-import, with most of pytest, for
+# every new workflow run: 40% of the CPU of a load test (docs/performance.md). Outside pytest
+# nothing imports it and the entry does nothing.
+PASSTHROUGH_UNDER_PYTEST = ("_pytest",)
+
 
 def data_converter(
     settings: Settings | None = None,
@@ -123,7 +130,9 @@ def workflow_runner(base: WorkflowRunner | None = None) -> WorkflowRunner:
     else:
         return base
     return SandboxedWorkflowRunner(
-        restrictions=restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES)
+        restrictions=restrictions.with_passthrough_modules(
+            *PASSTHROUGH_MODULES, *PASSTHROUGH_UNDER_PYTEST
+        )
     )
 
 
