@@ -7,6 +7,9 @@ and runs on the `agents` below.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +18,25 @@ from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.testing import Agents
 from agentic_loop.tools import default_registry
+
+_HOME_DIRS = ("XDG_STATE_HOME", "XDG_DATA_HOME")
+_SCRATCH = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite's own user directories, for this process and every command it starts: a
+    command's default log file (the user log directory's agentic-loop.log) and a server's
+    default database would otherwise be the real ones of whoever runs the tests."""
+    scratch = tempfile.mkdtemp(prefix="agentic-loop-tests-")
+    config.stash[_SCRATCH] = scratch
+    for name in _HOME_DIRS:
+        os.environ[name] = os.path.join(scratch, name.lower())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scratch = config.stash.get(_SCRATCH, None)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture

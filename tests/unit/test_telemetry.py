@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -217,3 +218,21 @@ def test_the_worker_handler_replaces_the_command_line_one(
     assert len(ours) == 1
     assert SECRET not in capsys.readouterr().err
     assert stream.getvalue().count("key [redacted]") == 1
+
+
+def test_a_replaced_log_file_handler_is_closed(capture: Capture, tmp_path: Path) -> None:
+    """The command's log file, once written, is closed when the worker's handler replaces
+    its handler: left open, it would wait for the garbage collector (a ResourceWarning)."""
+    from agentic_loop.cli.logs import configure_command_logging
+
+    log_file = tmp_path / "agentic-loop.log"
+    configure_command_logging(Settings(log_file=log_file))
+    [file_handler] = [h for h in logging.getLogger().handlers if getattr(h, "_agentic_loop", False)]
+    assert isinstance(file_handler, logging.FileHandler)
+    LOG.warning("before the worker")
+    stream = file_handler.stream
+    assert stream is not None
+    assert not stream.closed
+    capture()
+    assert stream.closed
+    assert "before the worker" in log_file.read_text()

@@ -143,6 +143,8 @@ def install_log_handler(handler: logging.Handler, settings: Settings, level: int
     # Only handlers of ours are replaced: others (a host application's, pytest's) stay.
     for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
         root.removeHandler(old)
+        # Nothing else holds it: a log file it opened would stay open until collected.
+        old.close()
     setattr(handler, _OURS, True)
     root.addHandler(handler)
     root.setLevel(level)
