@@ -91,13 +91,14 @@ def replay(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", requires=[DEPS])
 def integration(session: nox.Session) -> None:
-    # On two workers (pytest-xdist), a module to a worker so that module-scoped servers start
-    # once: the suite is mostly one long load test beside many short ones that wait on
-    # subprocesses, and ran in about 190 s instead of 450 on a loaded two-core machine. Each
-    # worker starts its own dev server on a free port; task queues and ids are random. More
-    # workers would only crowd the tests that time a subprocess. `-- -n 0` runs it in one.
+    # On three workers (pytest-xdist), a module to a worker so that module-scoped servers start
+    # once. Serially the suite takes some 440 s for 370 CPU-seconds, mostly in the CLI and
+    # worker subprocesses it starts and waits on; on a two-core machine it took 290-310 s on
+    # two workers and 235-270 s on three (four runs each way, the Ctrl-C tests that time a
+    # subprocess's start-up included). Each worker starts its own dev server on a free port;
+    # task queues and ids are random. `-- -n 0` runs it in one.
     in_deps(
-        session, "pytest", "tests/integration", "-n", "2", "--dist", "loadscope", *session.posargs
+        session, "pytest", "tests/integration", "-n", "3", "--dist", "loadscope", *session.posargs
     )
 
 
