@@ -94,7 +94,7 @@ def integration(session: nox.Session) -> None:
     # On three workers (pytest-xdist), a module to a worker so that module-scoped servers start
     # once. Serially the suite takes some 440 s for 370 CPU-seconds, mostly in the CLI and
     # worker subprocesses it starts and waits on; on a two-core machine it took 290-310 s on
-    # two workers and 235-270 s on three (four runs each way, the Ctrl-C tests that time a
+    # two workers and 235-275 s on three (four runs each way, the Ctrl-C tests that time a
     # subprocess's start-up included). Each worker starts its own dev server on a free port;
     # task queues and ids are random. `-- -n 0` runs it in one.
     in_deps(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 
@@ -31,6 +32,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SCRATCH] = scratch
     for name in _HOME_DIRS:
         os.environ[name] = os.path.join(scratch, name.lower())
+    # A shell without job control starts a background job (`nox &`, a CI step run so) with
+    # SIGINT ignored, and an ignored signal stays ignored in every process it starts: the
+    # commands the Ctrl-C tests interrupt would never see their Ctrl-C. Python's own handler
+    # here is reset to the default in each child, as it is for a command run at a terminal.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
