@@ -62,6 +62,29 @@ def test_importing_the_package_imports_none_of_its_parts() -> None:
     assert loaded == "['agentic_loop.lazy']"  # the 30 lines that make the rest lazy
 
 
+def test_the_commands_that_only_talk_to_a_server_load_no_tools_and_no_provider() -> None:
+    """The modules of `start`, `status`, `result`, `transcript`, `send` and the like import
+    neither the tools' loading (`@tool`'s pydantic models, the built-ins, the entry points) nor
+    a provider: only `run`, `chat` and `worker` need them, and import them when they start one
+    (some 0.25 s of CPU a command otherwise). A package's lazy names (agentic_loop.tools,
+    .llm, .workflow) are what keeps it so."""
+    code = (
+        "import sys, agentic_loop.cli.conversation, agentic_loop.cli.agents, "
+        "agentic_loop.outcome; "
+        "print(sorted(m for m in sys.modules if m.startswith(('agentic_loop.tools.', "
+        "'agentic_loop.llm.'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    # The registry and the tool type: what the activities a workflow names are typed with.
+    assert loaded == (
+        "['agentic_loop.llm.base', 'agentic_loop.llm.errors', 'agentic_loop.llm.failover', "
+        "'agentic_loop.llm.pricing', 'agentic_loop.tools.agents', 'agentic_loop.tools.base', "
+        "'agentic_loop.tools.catalog', 'agentic_loop.tools.registry']"
+    )
+
+
 def test_no_module_imports_another_modules_underscore_names() -> None:
     """What one module needs of another is public there: `from agentic_loop.x import _y`
     appears nowhere in the package."""

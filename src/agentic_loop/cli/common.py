@@ -47,14 +47,13 @@ from agentic_loop.temporal.connection import (
 from agentic_loop.temporal.payload_store import PayloadStoreError, beside_database
 from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.temporal.start_options import agent_start_options
-from agentic_loop.tools import ToolRegistry, build_registry
 from agentic_loop.transcript.closed_runs import ClosedRunUnreadable
 from agentic_loop.types import AgentInput, AgentResult
-from agentic_loop.worker import build_worker
 from agentic_loop.workflow import AgentWorkflow
 from agentic_loop.workflow.policies import goal_problem
 
 if TYPE_CHECKING:
+    from agentic_loop.tools import ToolRegistry
     from agentic_loop.tools.mcp.servers import McpServers
 
 Handle = WorkflowHandle[Any, AgentResult]
@@ -102,6 +101,9 @@ def new_workflow_id(prefix: str = "agent") -> str:
 def tools_for(args: argparse.Namespace, settings: Settings) -> ToolRegistry:
     """What this process's worker serves: built-ins, installed entry points, AGENTIC_LOOP_TOOLS
     and every --tools of the command."""
+    # Imported here: loading tools costs a command that only talks to a server some 0.2 s.
+    from agentic_loop.tools import build_registry
+
     return build_registry([*settings.tools, *(getattr(args, "tools", None) or ())])
 
 
@@ -157,6 +159,8 @@ async def local_agent(
     """For `run` and `chat`: the configured server or an embedded one for as long as the
     command runs, and a worker in this process with the provider and tools the settings and
     options name, stopped and closed at the end."""
+    from agentic_loop.worker import build_worker
+
     provider = provider_from_settings(settings) if worker else None
     tools = tools_for(args, settings) if worker else None
     mcp = mcp_for(args, settings) if worker else None

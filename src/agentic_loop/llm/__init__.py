@@ -1,14 +1,26 @@
-"""LLM providers: the protocol, the fakes, OpenAI, Anthropic, and choosing one from settings."""
+"""LLM providers: the protocol, the fakes, OpenAI, Anthropic, and choosing one from settings.
+
+Names are imported when first used: the activities and the workflow import this package for
+the protocol alone, and must not pay for the fakes (or a provider's SDK).
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from agentic_loop.config import ConfigError, Settings
-from agentic_loop.llm.base import CompletionRequest, LLMProvider
-from agentic_loop.llm.errors import ProviderError, provider_error
-from agentic_loop.llm.rule_based import RuleBasedLLM
-from agentic_loop.llm.scripted import ScriptedLLM, ScriptError
+from agentic_loop.lazy import lazy_attributes
+
+_WHERE = {
+    "CompletionRequest": "agentic_loop.llm.base",
+    "LLMProvider": "agentic_loop.llm.base",
+    "ProviderError": "agentic_loop.llm.errors",
+    "provider_error": "agentic_loop.llm.errors",
+    "RuleBasedLLM": "agentic_loop.llm.rule_based",
+    "ScriptedLLM": "agentic_loop.llm.scripted",
+    "ScriptError": "agentic_loop.llm.scripted",
+}
 
 __all__ = [
     "CompletionRequest",
@@ -20,6 +32,14 @@ __all__ = [
     "provider_error",
     "provider_from_settings",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE, globals(), __all__)
+
+if TYPE_CHECKING:
+    from agentic_loop.llm.base import CompletionRequest, LLMProvider
+    from agentic_loop.llm.errors import ProviderError, provider_error
+    from agentic_loop.llm.rule_based import RuleBasedLLM
+    from agentic_loop.llm.scripted import ScriptedLLM, ScriptError
 
 
 def provider_from_settings(settings: Settings) -> LLMProvider:
@@ -39,8 +59,12 @@ def provider_from_settings(settings: Settings) -> LLMProvider:
         except ValueError as e:
             raise ConfigError(f"AGENTIC_LOOP_LLM={choice}: {e}") from e
     if choice == "fake":
+        from agentic_loop.llm.rule_based import RuleBasedLLM
+
         return RuleBasedLLM()
     if choice.startswith("scripted:"):
+        from agentic_loop.llm.scripted import ScriptedLLM, ScriptError
+
         path = choice.removeprefix("scripted:")
         try:
             return ScriptedLLM.from_file(path)
