@@ -34,7 +34,7 @@ from agentic_loop.temporal.payload_store import (
     payload_store,
 )
 from agentic_loop.temporal.plugin import data_converter
-from agentic_loop.transcript.closed_runs import ClosedRunUnreadable
+from agentic_loop.transcript.reader import ClosedRunUnreadable
 from agentic_loop.types import DEFAULT_TOOL_RESULT_LIMIT_BYTES, Message
 
 REFERENCE_TYPE = b"temporal.api.sdk.v1.ExternalStorageReference"

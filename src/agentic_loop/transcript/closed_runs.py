@@ -41,6 +41,7 @@ from temporalio.worker import (
 
 from agentic_loop.temporal.payload_store import noting_failures
 from agentic_loop.temporal.plugin import AgentLoopPlugin, plugin_of, replayer
+from agentic_loop.transcript.reader import ClosedRunUnreadable as ClosedRunUnreadable  # moved there
 from agentic_loop.transcript.recorded import recorded_page
 from agentic_loop.types import TranscriptPage, TranscriptRequest
 
@@ -78,11 +79,6 @@ def _judge(client: Client) -> Replayer:
             plugin, workflow_runner=UnsandboxedWorkflowRunner(), interceptors=[_KeepTranscript()]
         )
     return _judges[plugin]
-
-
-class ClosedRunUnreadable(RuntimeError):
-    """A closed run whose history this program's workflow code cannot replay to its end (it
-    was recorded by incompatible code, say): its transcript is not read back in part."""
 
 
 @dataclass

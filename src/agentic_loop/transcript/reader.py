@@ -21,6 +21,12 @@ PAGE_SIZE = 500
 READ_AHEAD = 3
 
 
+class ClosedRunUnreadable(RuntimeError):
+    """A closed run whose history this program's workflow code cannot replay to its end (it
+    was recorded by incompatible code, say): its transcript is not read back in part. Here,
+    not in closed_runs.py, so that catching it costs no import of the replayer."""
+
+
 async def read_transcript(
     client: Client,
     workflow_id: str,
