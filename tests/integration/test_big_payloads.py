@@ -210,6 +210,22 @@ async def test_the_transcript_command_prints_the_whole_result(
     assert rows[-1]["content"] == "A" * REPLY_BYTES
 
 
+async def test_the_result_command_reads_the_stored_reply_back(
+    local_run: BigRun, dev_env: WorkflowEnvironment
+) -> None:
+    """`agentic-loop result --json`, which connects without the worker side, reads the 1 MB
+    answer the history holds only a reference to back from the store."""
+    done = await run_cli(
+        "result",
+        "--json",
+        local_run.workflow_id,
+        TEMPORAL_ADDRESS=dev_address(dev_env),
+        AGENTIC_LOOP_PAYLOAD_STORE=str(local_run.store),
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["answer"] == "A" * REPLY_BYTES
+
+
 async def test_a_missing_object_is_a_clear_error(
     local_run: BigRun, dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -9,12 +10,17 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import temporalio.client
+from opentelemetry.sdk.trace import TracerProvider
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.testing import WorkflowEnvironment
 
 from agentic_loop.config import Settings
 from agentic_loop.temporal.codec import EncryptionCodec
 from agentic_loop.temporal.connection import TemporalUnreachable, connect_client
+from agentic_loop.temporal.plugin import AgentLoopPlugin
 from production_support import dev_address, dev_server
 
 
@@ -70,3 +76,54 @@ async def test_unreachable_server_fails_within_seconds_naming_the_address() -> N
     message = str(caught.value)
     assert f"cannot reach Temporal at {address}" in message
     assert "TEMPORAL_ADDRESS" in message
+
+
+async def test_a_client_only_connection_is_the_plugins_client_without_its_worker_side(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """`client_only` (what `status`, `start`, `result` connect with) gives a client that seals
+    and reads payloads as the plugin's client does, each reading what the other wrote, with
+    the same payload store and the same interceptors acting on its calls, but no
+    AgentLoopPlugin to give a worker (test_big_payloads.py reads a stored payload so)."""
+    (tmp_path / "payloads").mkdir()
+    settings = Settings.from_env(
+        {
+            "TEMPORAL_ADDRESS": dev_address(dev_env),
+            "AGENTIC_LOOP_CODEC_KEYS": "k1:" + base64.b64encode(bytes(range(32))).decode(),
+            "AGENTIC_LOOP_PAYLOAD_STORE": str(tmp_path / "payloads"),
+            "AGENTIC_LOOP_PAYLOAD_STORE_THRESHOLD": "1024",
+        }
+    )
+    tracing = TracerProvider()
+    full = await connect_client(settings, tracer_provider=tracing)
+    only = await connect_client(settings, tracer_provider=tracing, client_only=True)
+    assert not any(isinstance(p, AgentLoopPlugin) for p in only.config().get("plugins", ()))
+    ours, theirs = only.data_converter, full.data_converter
+    for field in ("payload_converter_class", "failure_converter_class"):
+        assert getattr(ours, field) is getattr(theirs, field)
+    assert type(ours.payload_codec) is type(theirs.payload_codec) is EncryptionCodec
+    assert ours.external_storage is not None
+    assert theirs.external_storage is not None
+    assert [d.name() for d in ours.external_storage.drivers] == [
+        d.name() for d in theirs.external_storage.drivers
+    ]
+    assert ours.external_storage.payload_size_threshold == 1024
+    assert theirs.external_storage.payload_size_threshold == 1024
+    for writer, reader in ((ours, theirs), (theirs, ours)):
+        payloads = await writer.encode(["a secret"])
+        assert b"a secret" not in payloads[0].SerializeToString()  # sealed
+        assert await reader.decode(payloads, [str]) == ["a secret"]
+
+    # Of the plugin's interceptors, those acting on a client's calls (overriding
+    # intercept_client) are exactly the client-only connection's.
+    def acting(client: Client) -> list[type]:
+        return [
+            type(i)
+            for i in client.config(active_config=True)["interceptors"]
+            if type(i).intercept_client is not temporalio.client.Interceptor.intercept_client
+        ]
+
+    assert acting(only) == acting(full) == [TracingInterceptor]
+    assert [type(i) for i in only.config(active_config=True)["interceptors"]] == [
+        TracingInterceptor
+    ]

@@ -85,6 +85,23 @@ def test_the_commands_that_only_talk_to_a_server_load_no_tools_and_no_provider()
     )
 
 
+def test_the_commands_that_only_talk_to_a_server_import_no_worker_side() -> None:
+    """Neither the SDK's worker package nor our plugin (which brings it) is imported by the
+    modules `start`, `status`, `result`, `send`, `approve` and `cancel` run, their logging and
+    their connection: they connect `client_only` (some 0.2 s of CPU a command otherwise)."""
+    code = (
+        "import sys, agentic_loop.cli.conversation, agentic_loop.cli.agents, "
+        "agentic_loop.cli.logs, agentic_loop.temporal.connection; "
+        "print(sorted(m for m in ('temporalio.worker', 'agentic_loop.temporal.plugin', "
+        "'agentic_loop.telemetry.interceptor', 'agentic_loop.transcript.closed_runs') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
+
+
 def test_no_module_imports_another_modules_underscore_names() -> None:
     """What one module needs of another is public there: `from agentic_loop.x import _y`
     appears nowhere in the package."""

@@ -175,7 +175,7 @@ def _at_terminal() -> bool:
 
 async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
     value = agent_input(args, settings)
-    client = await connect(settings)
+    client = await connect(settings, client_only=True)
     workflow_id = args.id or new_workflow_id()
     await start_agent(client, value, workflow_id, settings)
     print(to_json({"workflow_id": workflow_id}) if args.json else workflow_id)
@@ -183,7 +183,7 @@ async def cmd_start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_result(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(settings)
+    client = await connect(settings, client_only=True)
     handle = await existing_handle(client, args.workflow_id, settings)
     result = await await_result(handle)
     if args.json:

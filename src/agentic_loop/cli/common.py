@@ -45,14 +45,14 @@ from agentic_loop.temporal.connection import (
     describe,
 )
 from agentic_loop.temporal.payload_store import PayloadStoreError, beside_database
-from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.temporal.start_options import agent_start_options
-from agentic_loop.transcript.closed_runs import ClosedRunUnreadable
+from agentic_loop.transcript.reader import ClosedRunUnreadable
 from agentic_loop.types import AgentInput, AgentResult
 from agentic_loop.workflow import AgentWorkflow
 from agentic_loop.workflow.policies import goal_problem
 
 if TYPE_CHECKING:
+    from agentic_loop.temporal.plugin import AgentLoopPlugin
     from agentic_loop.tools import ToolRegistry
     from agentic_loop.tools.mcp.servers import McpServers
 
@@ -77,18 +77,26 @@ def default_address(settings: Settings) -> str | None:
 
 
 async def connect(
-    settings: Settings, plugin: AgentLoopPlugin | None = None, *, embedded_option: bool = False
+    settings: Settings,
+    plugin: AgentLoopPlugin | None = None,
+    *,
+    embedded_option: bool = False,
+    client_only: bool = False,
 ) -> Client:
     """A client of the configured Temporal (TEMPORAL_* variables or a temporal.toml profile,
     else localhost:7233) with `plugin` (AgentLoopPlugin of the settings unless given); or,
     within seconds, an error naming the address (the SDK alone would keep retrying).
-    `embedded_option`: the command would start an embedded server without TEMPORAL_ADDRESS."""
+    `embedded_option`: the command would start an embedded server without TEMPORAL_ADDRESS.
+    `client_only`: for a command that runs no worker and reads no closed run back (which
+    replays it): the plugin's converter and interceptors, without importing the worker side
+    (connect_client)."""
     try:
         return await connect_client(
             settings,
             address_override=default_address(settings),
             plugin=plugin,
             embedded_option=embedded_option,
+            client_only=client_only,
         )
     except TemporalUnreachable as e:
         raise CLIError(str(e)) from None
@@ -159,6 +167,7 @@ async def local_agent(
     """For `run` and `chat`: the configured server or an embedded one for as long as the
     command runs, and a worker in this process with the provider and tools the settings and
     options name, stopped and closed at the end."""
+    from agentic_loop.temporal.plugin import AgentLoopPlugin
     from agentic_loop.worker import build_worker
 
     provider = provider_from_settings(settings) if worker else None

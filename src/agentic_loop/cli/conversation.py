@@ -167,7 +167,7 @@ def _describe_server_status(known: dict[str, Any]) -> str:
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(settings)
+    client = await connect(settings, client_only=True)
     handle, description = await described_handle(client, args.workflow_id, settings)
     pollers = await _workers_polling(client, description.task_queue, settings)
     progress: AgentProgress | None = await _ask(handle, AgentWorkflow.status, pollers=pollers)
@@ -180,7 +180,7 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(settings)
+    client = await connect(settings, client_only=True)
     handle = await existing_handle(client, args.workflow_id, settings)
     message = UserMessage(text=args.message, wait_for_answer=not args.no_wait)
     reply: Reply = await _call(
@@ -198,7 +198,7 @@ async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _decide(args: argparse.Namespace, settings: Settings, *, approved: bool) -> int:
-    client = await connect(settings)
+    client = await connect(settings, client_only=True)
     handle = await existing_handle(client, args.workflow_id, settings)
     update = AgentWorkflow.approve if approved else AgentWorkflow.reject
     request = ApprovalRequest(call_id=args.call_id, reason=args.reason or "")
@@ -217,7 +217,7 @@ async def cmd_reject(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_end(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(settings)
+    client = await connect(settings, client_only=True)
     handle = await existing_handle(client, args.workflow_id, settings)
     await _call(handle.signal(AgentWorkflow.end), args.workflow_id)
     print(to_json({"ended": args.workflow_id}) if args.json else f"ending {args.workflow_id}")
@@ -225,7 +225,7 @@ async def cmd_end(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(settings)
+    client = await connect(settings, client_only=True)
     handle, description = await described_handle(client, args.workflow_id, settings)
     if not is_running(description):
         # The server accepts a cancel of a closed run and does nothing with it.

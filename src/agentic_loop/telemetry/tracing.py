@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING
 import temporalio.client
 
 from agentic_loop.config import ConfigError, Settings
-from agentic_loop.telemetry.interceptor import AgentInterceptor
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import TracerProvider
+    from opentelemetry.trace import Tracer, TracerProvider
 
 TRACING_MODES = ("otlp", "console", "off")
 TRACER_NAME = "agentic_loop"
@@ -73,12 +72,30 @@ def interceptors(
     settings: Settings, tracer_provider: TracerProvider | None = None
 ) -> list[temporalio.client.Interceptor]:
     """The client interceptors (applied by the client's workers too), outermost first."""
+    # Imported here: the interceptor brings the worker side, which a client alone never needs.
+    from agentic_loop.telemetry.interceptor import AgentInterceptor
+
     provider = tracer_provider if tracer_provider is not None else configure_tracing(settings)
     if provider is None:
         return [AgentInterceptor()]
+    tracer = provider.get_tracer(TRACER_NAME)
+    return [_tracing_interceptor(tracer), AgentInterceptor(tracer)]
+
+
+def client_interceptors(
+    settings: Settings, tracer_provider: TracerProvider | None = None
+) -> list[temporalio.client.Interceptor]:
+    """Those of `interceptors` that act on a client's own calls: the SDK's tracing one, when
+    tracing is on (AgentInterceptor acts in workers only: it intercepts activities and
+    workflows, and passes a client's calls through untouched)."""
+    provider = tracer_provider if tracer_provider is not None else configure_tracing(settings)
+    if provider is None:
+        return []
+    return [_tracing_interceptor(provider.get_tracer(TRACER_NAME))]
+
+
+def _tracing_interceptor(tracer: Tracer) -> temporalio.client.Interceptor:
     from temporalio.contrib.opentelemetry import TracingInterceptor
 
-    tracer = provider.get_tracer(TRACER_NAME)
     # Workflows started by the UI, a schedule or an untraced client get spans too.
-    tracing = TracingInterceptor(tracer, always_create_workflow_spans=True)
-    return [tracing, AgentInterceptor(tracer)]
+    return TracingInterceptor(tracer, always_create_workflow_spans=True)

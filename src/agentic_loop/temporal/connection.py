@@ -5,23 +5,25 @@ Where to connect and how comes from the SDK's environment configuration
 (`temporalio.envconfig`): a profile of temporal.toml (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE),
 overridden by TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_* and
 TEMPORAL_GRPC_META_*, with the SDK's own rules (an API key turns TLS on, for instance). On top
-of that every client of this program gets AgentLoopPlugin (temporal/plugin.py).
+of that every client of this program gets AgentLoopPlugin (temporal/plugin.py), or, for a
+client that never runs a worker, what the plugin gives a client and nothing more.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from temporalio.service import RPCError
 
 from agentic_loop.config import DEFAULT_NAMESPACE, ConfigError, Settings
-from agentic_loop.temporal.plugin import AgentLoopPlugin
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
+
+    from agentic_loop.temporal.plugin import AgentLoopPlugin
 
 DEFAULT_ADDRESS = "localhost:7233"
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -88,21 +90,36 @@ async def connect_client(
     timeout_seconds: float = CONNECT_TIMEOUT_SECONDS,
     plugin: AgentLoopPlugin | None = None,
     embedded_option: bool = False,
+    client_only: bool = False,
 ) -> Client:
     """A client of the configured Temporal, with `plugin` (an AgentLoopPlugin of `settings`
     unless given: converter, interceptors, runtime, and for its workers the workflow and
     activities); or, within `timeout_seconds`, TemporalUnreachable naming the address (the SDK
     alone would keep retrying). `embedded_option`: the caller starts an embedded server when
-    no address is configured, so the message may suggest unsetting it."""
-    if plugin is None:
-        plugin = AgentLoopPlugin(settings, tracer_provider=tracer_provider)
-    settings = plugin.settings
+    no address is configured, so the message may suggest unsetting it.
+
+    `client_only` (without `plugin`): the plugin's converter, client interceptors and runtime,
+    without the plugin, for a process that starts, queries, signals and updates agents but runs
+    no worker or replayer on this client (its workers and replayers would lack the workflow,
+    the activities and the sandbox settings). It spares the import of the worker side, some
+    0.2 s of CPU, which a command such as `status` would otherwise spend on it."""
+    if client_only and plugin is None:
+        settings = settings if settings is not None else Settings.from_env()
+    else:
+        if plugin is None:
+            from agentic_loop.temporal.plugin import AgentLoopPlugin
+
+            plugin = AgentLoopPlugin(settings, tracer_provider=tracer_provider)
+        settings = plugin.settings
     config = client_connect_config(
         settings, address_override=address_override, namespace_override=namespace_override
     )
     try:
         return await asyncio.wait_for(
-            Client.connect(**config, plugins=[plugin]), timeout=timeout_seconds
+            Client.connect(**config, plugins=[plugin])
+            if plugin is not None
+            else Client.connect(**config, **_client_side(settings, tracer_provider)),
+            timeout=timeout_seconds,
         )
     except (TimeoutError, RuntimeError, OSError, RPCError) as e:
         reason = str(e).splitlines()[0] if str(e) else f"no answer in {timeout_seconds:g} s"
@@ -118,3 +135,20 @@ async def connect_client(
             f"(or the temporal.toml profile) or start a server with `agentic-loop server`"
             f"{embedded}."
         ) from e
+
+
+def _client_side(settings: Settings, tracer_provider: TracerProvider | None) -> dict[str, Any]:
+    """What AgentLoopPlugin gives a client it connects (its configure_client and
+    connect_service_client), made by the same functions."""
+    from agentic_loop.telemetry.metrics import metrics_runtime
+    from agentic_loop.telemetry.tracing import client_interceptors
+    from agentic_loop.temporal.converter import data_converter
+
+    options: dict[str, Any] = {
+        "data_converter": data_converter(settings),
+        "interceptors": client_interceptors(settings, tracer_provider),
+    }
+    runtime = metrics_runtime(settings)
+    if runtime is not None:
+        options["runtime"] = runtime
+    return options
