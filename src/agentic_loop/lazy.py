@@ -2,7 +2,9 @@
 
 `agentic_loop` and `agentic_loop.testing` export many names from modules that pull in
 temporalio, openai or pytest; a command's start-up, or pytest loading the kit's plugin in a
-project that never uses it, must not pay for them (PEP 562 module `__getattr__`).
+project that never uses it, must not pay for them (PEP 562 module `__getattr__`). The
+subpackages `tools`, `llm`, `workflow` and `telemetry` do the same, so that importing one of
+their modules (the registry, the protocol, the failure types, the logs) loads only that.
 """
 
 from __future__ import annotations
