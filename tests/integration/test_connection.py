@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +22,9 @@ from agentic_loop.config import Settings
 from agentic_loop.temporal.codec import EncryptionCodec
 from agentic_loop.temporal.connection import TemporalUnreachable, connect_client
 from agentic_loop.temporal.plugin import AgentLoopPlugin
+from agentic_loop.transcript.reader import read_transcript
+from agentic_loop.types import AgentInput
+from agentic_loop.workflow import AgentWorkflow
 from production_support import dev_address, dev_server
 
 
@@ -127,3 +131,22 @@ async def test_a_client_only_connection_is_the_plugins_client_without_its_worker
     assert [type(i) for i in only.config(active_config=True)["interceptors"]] == [
         TracingInterceptor
     ]
+
+
+async def test_a_client_only_connection_reads_a_closed_run_back_by_replaying_it(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """A run that ended without a result (terminated) is read back by replaying its history:
+    a client connected `client_only` has no plugin to replay with, and gets one made of the
+    settings it was connected with, so its transcript is the plugin client's."""
+    settings = Settings.from_env({"TEMPORAL_ADDRESS": dev_address(dev_env)})
+    full = await connect_client(settings)
+    only = await connect_client(settings, client_only=True)
+    workflow_id = f"closed-{uuid.uuid4().hex[:8]}"
+    handle = await full.start_workflow(
+        AgentWorkflow.run, AgentInput(goal="read me back"), id=workflow_id, task_queue="nobody"
+    )
+    await handle.terminate("ended before any worker took it")
+    expected = await read_transcript(full, workflow_id)
+    assert expected[-1].content == "read me back"
+    assert await read_transcript(only, workflow_id) == expected

@@ -87,8 +87,9 @@ def test_the_commands_that_only_talk_to_a_server_load_no_tools_and_no_provider()
 
 def test_the_commands_that_only_talk_to_a_server_import_no_worker_side() -> None:
     """Neither the SDK's worker package nor our plugin (which brings it) is imported by the
-    modules `start`, `status`, `result`, `send`, `approve` and `cancel` run, their logging and
-    their connection: they connect `client_only` (some 0.2 s of CPU a command otherwise)."""
+    modules `start`, `status`, `result`, `transcript`, `send`, `approve` and `cancel` run,
+    their logging and their connection: they connect `client_only` (some 0.2 s of CPU a
+    command otherwise; `transcript` imports it only to replay a closed run)."""
     code = (
         "import sys, agentic_loop.cli.conversation, agentic_loop.cli.agents, "
         "agentic_loop.cli.logs, agentic_loop.temporal.connection; "

@@ -87,9 +87,8 @@ async def connect(
     else localhost:7233) with `plugin` (AgentLoopPlugin of the settings unless given); or,
     within seconds, an error naming the address (the SDK alone would keep retrying).
     `embedded_option`: the command would start an embedded server without TEMPORAL_ADDRESS.
-    `client_only`: for a command that runs no worker and reads no closed run back (which
-    replays it): the plugin's converter and interceptors, without importing the worker side
-    (connect_client)."""
+    `client_only`: for a command that runs no worker: the plugin's converter and interceptors,
+    without importing the worker side unless it reads a closed run back (connect_client)."""
     try:
         return await connect_client(
             settings,

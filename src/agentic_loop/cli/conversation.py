@@ -261,7 +261,7 @@ async def _child_of(client: Client, args: argparse.Namespace, settings: Settings
 
 
 async def cmd_transcript(args: argparse.Namespace, settings: Settings) -> int:
-    client = await connect(settings)
+    client = await connect(settings, client_only=True)
     if getattr(args, "child", None) is not None:
         args.workflow_id = await _child_of(client, args, settings)
     handle, description = await described_handle(client, args.workflow_id, settings)

@@ -12,6 +12,7 @@ client that never runs a worker, what the plugin gives a client and nothing more
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
@@ -27,6 +28,15 @@ if TYPE_CHECKING:
 
 DEFAULT_ADDRESS = "localhost:7233"
 CONNECT_TIMEOUT_SECONDS = 10.0
+
+# The settings each client_only client was connected with: what reading one of its closed runs
+# back (a replay, transcript/closed_runs.py) makes its AgentLoopPlugin of, when it must.
+_client_only: weakref.WeakKeyDictionary[Client, Settings] = weakref.WeakKeyDictionary()
+
+
+def client_only_settings(client: Client) -> Settings | None:
+    """The settings `client` was connected with `client_only`, or None if it was not."""
+    return _client_only.get(client)
 
 
 class TemporalUnreachable(ConfigError):
@@ -100,9 +110,10 @@ async def connect_client(
 
     `client_only` (without `plugin`): the plugin's converter, client interceptors and runtime,
     without the plugin, for a process that starts, queries, signals and updates agents but runs
-    no worker or replayer on this client (its workers and replayers would lack the workflow,
-    the activities and the sandbox settings). It spares the import of the worker side, some
-    0.2 s of CPU, which a command such as `status` would otherwise spend on it."""
+    no worker on this client (its workers would lack the workflow, the activities and the
+    sandbox settings). It spares the import of the worker side, some 0.2 s of CPU, which a
+    command such as `status` would otherwise spend on it; reading a closed run's transcript
+    back, which replays it, makes a plugin of the same settings then (and imports it then)."""
     if client_only and plugin is None:
         settings = settings if settings is not None else Settings.from_env()
     else:
@@ -115,12 +126,16 @@ async def connect_client(
         settings, address_override=address_override, namespace_override=namespace_override
     )
     try:
-        return await asyncio.wait_for(
-            Client.connect(**config, plugins=[plugin])
-            if plugin is not None
-            else Client.connect(**config, **_client_side(settings, tracer_provider)),
+        if plugin is not None:
+            return await asyncio.wait_for(
+                Client.connect(**config, plugins=[plugin]), timeout=timeout_seconds
+            )
+        client = await asyncio.wait_for(
+            Client.connect(**config, **_client_side(settings, tracer_provider)),
             timeout=timeout_seconds,
         )
+        _client_only[client] = settings
+        return client
     except (TimeoutError, RuntimeError, OSError, RPCError) as e:
         reason = str(e).splitlines()[0] if str(e) else f"no answer in {timeout_seconds:g} s"
         # Unsetting the variable helps only where it is set and the caller (`run`, `chat`)

@@ -39,6 +39,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
+from agentic_loop.temporal.connection import client_only_settings
 from agentic_loop.temporal.payload_store import noting_failures
 from agentic_loop.temporal.plugin import AgentLoopPlugin, plugin_of, replayer
 from agentic_loop.transcript.reader import ClosedRunUnreadable as ClosedRunUnreadable  # moved there
@@ -68,10 +69,24 @@ class _Inbound(WorkflowInboundInterceptor):
             _pages[workflow.info().run_id] = page
 
 
+# The plugin a client connected `client_only` replays with, made of its settings when first
+# needed (connect_client).
+_standalone: weakref.WeakKeyDictionary[Client, AgentLoopPlugin] = weakref.WeakKeyDictionary()
+
+
+def _plugin_for(client: Client) -> AgentLoopPlugin:
+    settings = client_only_settings(client)
+    if settings is None:
+        return plugin_of(client)
+    if client not in _standalone:
+        _standalone[client] = AgentLoopPlugin(settings)
+    return _standalone[client]
+
+
 def _judge(client: Client) -> Replayer:
     """The replayer for this client's plugin, made once: a conversation's closed runs are
     read one after another with it."""
-    plugin = plugin_of(client)
+    plugin = _plugin_for(client)
     if plugin not in _judges:
         # Unsandboxed: the replay runs code this process already trusts and imported, and the
         # state it ends with must be reachable from here. The history decides, as in a worker.
