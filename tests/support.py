@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +25,18 @@ T = TypeVar("T")
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCRIPTS = FIXTURES / "scripts"
+
+
+def modules_loaded_by(modules: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The modules named by one of `prefixes` that a fresh interpreter has loaded once it has
+    imported `modules` (comma-separated): what importing them costs a command's start-up."""
+    code = (
+        f"import sys, {modules}; "
+        f"print(sorted(m for m in sys.modules if m.startswith({prefixes!r})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded: list[str] = ast.literal_eval(done.stdout.strip())
+    return loaded
 
 
 def load_script(name: str) -> ScriptedLLM:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -13,6 +11,7 @@ from agentic_loop.temporal import dev_server
 from agentic_loop.temporal.embedded import DEV_SERVER_SEARCH_ATTRIBUTES, READY_SECONDS
 from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.workflow.visibility import AGENT_STATUS
+from support import modules_loaded_by
 
 
 def test_the_dev_server_registers_the_search_attribute_the_workflow_keeps() -> None:
@@ -23,12 +22,7 @@ def test_the_dev_server_registers_the_search_attribute_the_workflow_keeps() -> N
 
 def test_the_module_imports_nothing_of_the_sdk() -> None:
     """Importing it loads no temporalio module: it starts the server while the SDK imports."""
-    code = (
-        "import sys; import agentic_loop.temporal.embedded; "
-        "print(sorted(m for m in sys.modules if m.startswith('temporalio')))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    assert modules_loaded_by("agentic_loop.temporal.embedded", ("temporalio",)) == []
 
 
 async def test_both_sdk_started_servers_get_the_embedded_servers_wait(

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import ast
 import importlib
-import subprocess
-import sys
 from pathlib import Path
 
 import agentic_loop
+from support import modules_loaded_by
 
 SRC = Path(agentic_loop.__file__).parent
 
@@ -51,15 +50,12 @@ def test_public_names_are_the_defining_modules_objects() -> None:
 def test_importing_the_package_imports_none_of_its_parts() -> None:
     """`import agentic_loop` loads nothing heavy (the command's start-up pays for what each
     command uses, not for the whole API)."""
-    code = (
-        "import sys, agentic_loop; "
-        "print(sorted(m for m in sys.modules if m.startswith(('agentic_loop.', 'temporalio', "
-        "'openai'))))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert loaded == "['agentic_loop.lazy']"  # the 30 lines that make the rest lazy
+    loaded = modules_loaded_by("agentic_loop", ("agentic_loop.", "temporalio", "openai"))
+    assert loaded == ["agentic_loop.lazy"]  # the 30 lines that make the rest lazy
+
+
+# The modules of the commands that only talk to a server (start, status, result, ...).
+COMMANDS = "agentic_loop.cli.conversation, agentic_loop.cli.agents"
 
 
 def test_the_commands_that_only_talk_to_a_server_load_no_tools_and_no_provider() -> None:
@@ -68,21 +64,20 @@ def test_the_commands_that_only_talk_to_a_server_load_no_tools_and_no_provider()
     a provider: only `run`, `chat` and `worker` need them, and import them when they start one
     (some 0.25 s of CPU a command otherwise). A package's lazy names (agentic_loop.tools,
     .llm, .workflow) are what keeps it so."""
-    code = (
-        "import sys, agentic_loop.cli.conversation, agentic_loop.cli.agents, "
-        "agentic_loop.outcome; "
-        "print(sorted(m for m in sys.modules if m.startswith(('agentic_loop.tools.', "
-        "'agentic_loop.llm.'))))"
+    loaded = modules_loaded_by(
+        f"{COMMANDS}, agentic_loop.outcome", ("agentic_loop.tools.", "agentic_loop.llm.")
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
     # The registry and the tool type: what the activities a workflow names are typed with.
-    assert loaded == (
-        "['agentic_loop.llm.base', 'agentic_loop.llm.errors', 'agentic_loop.llm.failover', "
-        "'agentic_loop.llm.pricing', 'agentic_loop.tools.agents', 'agentic_loop.tools.base', "
-        "'agentic_loop.tools.catalog', 'agentic_loop.tools.registry']"
-    )
+    assert loaded == [
+        "agentic_loop.llm.base",
+        "agentic_loop.llm.errors",
+        "agentic_loop.llm.failover",
+        "agentic_loop.llm.pricing",
+        "agentic_loop.tools.agents",
+        "agentic_loop.tools.base",
+        "agentic_loop.tools.catalog",
+        "agentic_loop.tools.registry",
+    ]
 
 
 def test_the_commands_that_only_talk_to_a_server_import_no_worker_side() -> None:
@@ -90,17 +85,16 @@ def test_the_commands_that_only_talk_to_a_server_import_no_worker_side() -> None
     modules `start`, `status`, `result`, `transcript`, `send`, `approve` and `cancel` run,
     their logging and their connection: they connect `client_only` (some 0.2 s of CPU a
     command otherwise; `transcript` imports it only to replay a closed run)."""
-    code = (
-        "import sys, agentic_loop.cli.conversation, agentic_loop.cli.agents, "
-        "agentic_loop.cli.logs, agentic_loop.temporal.connection; "
-        "print(sorted(m for m in ('temporalio.worker', 'agentic_loop.temporal.plugin', "
-        "'agentic_loop.telemetry.interceptor', 'agentic_loop.transcript.closed_runs') "
-        "if m in sys.modules))"
+    worker_side = (
+        "temporalio.worker",
+        "agentic_loop.temporal.plugin",
+        "agentic_loop.telemetry.interceptor",
+        "agentic_loop.transcript.closed_runs",
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert loaded == "[]"
+    loaded = modules_loaded_by(
+        f"{COMMANDS}, agentic_loop.cli.logs, agentic_loop.temporal.connection", worker_side
+    )
+    assert loaded == []
 
 
 def test_no_module_imports_another_modules_underscore_names() -> None:

@@ -41,7 +41,7 @@ from agentic_loop.testing import (
 from agentic_loop.tools import default_registry
 from agentic_loop.types import AgentInput, AgentResult, AgentStatus, LLMTurn
 from agentic_loop.workflow import AgentWorkflow
-from support import FIXTURES, SCRIPTS
+from support import FIXTURES, SCRIPTS, modules_loaded_by
 
 RunAgent = Callable[..., Any]
 SCRIPT_FILES = sorted(SCRIPTS.glob("*.json"))
@@ -473,14 +473,8 @@ def test_the_plugin_is_registered_and_imports_nothing_heavy(
     [point] = [p for p in entry_points(group="pytest11") if p.name == "agentic_loop"]
     assert point.value == "agentic_loop.testing.pytest_plugin"
     assert pytestconfig.pluginmanager.has_plugin("agentic_loop")
-    code = (
-        "import sys, agentic_loop.testing.pytest_plugin, agentic_loop.testing.fixtures; "
-        "print(sorted(m for m in sys.modules if m.startswith(('temporalio', 'openai'))))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert loaded == "[]"
+    modules = "agentic_loop.testing.pytest_plugin, agentic_loop.testing.fixtures"
+    assert modules_loaded_by(modules, ("temporalio", "openai")) == []
 
 
 USER_CONFTEST = '''
