@@ -71,31 +71,33 @@ def _traces_url(settings: Settings) -> str | None:
 def interceptors(
     settings: Settings, tracer_provider: TracerProvider | None = None
 ) -> list[temporalio.client.Interceptor]:
-    """The client interceptors (applied by the client's workers too), outermost first."""
+    """The client interceptors (applied by the client's workers too), outermost first: those
+    acting on a client's calls, then ours, which acts in workers only."""
     # Imported here: the interceptor brings the worker side, which a client alone never needs.
     from agentic_loop.telemetry.interceptor import AgentInterceptor
 
-    provider = tracer_provider if tracer_provider is not None else configure_tracing(settings)
-    if provider is None:
-        return [AgentInterceptor()]
-    tracer = provider.get_tracer(TRACER_NAME)
-    return [_tracing_interceptor(tracer), AgentInterceptor(tracer)]
+    tracer = _tracer(settings, tracer_provider)
+    return [*_client_side(tracer), AgentInterceptor(tracer)]
 
 
 def client_interceptors(
     settings: Settings, tracer_provider: TracerProvider | None = None
 ) -> list[temporalio.client.Interceptor]:
     """Those of `interceptors` that act on a client's own calls: the SDK's tracing one, when
-    tracing is on (AgentInterceptor acts in workers only: it intercepts activities and
-    workflows, and passes a client's calls through untouched)."""
+    tracing is on (AgentInterceptor intercepts activities and workflows, and passes a
+    client's calls through untouched)."""
+    return _client_side(_tracer(settings, tracer_provider))
+
+
+def _tracer(settings: Settings, tracer_provider: TracerProvider | None) -> Tracer | None:
     provider = tracer_provider if tracer_provider is not None else configure_tracing(settings)
-    if provider is None:
+    return provider.get_tracer(TRACER_NAME) if provider is not None else None
+
+
+def _client_side(tracer: Tracer | None) -> list[temporalio.client.Interceptor]:
+    if tracer is None:
         return []
-    return [_tracing_interceptor(provider.get_tracer(TRACER_NAME))]
-
-
-def _tracing_interceptor(tracer: Tracer) -> temporalio.client.Interceptor:
     from temporalio.contrib.opentelemetry import TracingInterceptor
 
     # Workflows started by the UI, a schedule or an untraced client get spans too.
-    return TracingInterceptor(tracer, always_create_workflow_spans=True)
+    return [TracingInterceptor(tracer, always_create_workflow_spans=True)]
