@@ -24,12 +24,11 @@ def data_converter(
 ) -> DataConverter:
     """`base` (the SDK's default converter unless given; its default payload converter with
     dataclass field types resolved once, temporal/payload_converter.py) through our payload
-    codec, which
-    seals payloads (and failure messages) when AGENTIC_LOOP_CODEC_KEYS is set, and otherwise
-    only explains, on an encrypted history, which key it needs; with the payload store
-    (temporal/payload_store.py) for payloads too big for history: AGENTIC_LOOP_PAYLOAD_STORE,
-    else `payload_directory` (an embedded server's). The SDK stores what the codec made, so
-    a stored payload is as sealed as one in history."""
+    codec, which seals payloads (and failure messages) when AGENTIC_LOOP_CODEC_KEYS is set,
+    and otherwise only explains, on an encrypted history, which key it needs; with the payload
+    store (temporal/payload_store.py) for payloads too big for history:
+    AGENTIC_LOOP_PAYLOAD_STORE, else `payload_directory` (an embedded server's). The SDK
+    stores what the codec made, so a stored payload is as sealed as one in history."""
     settings = settings if settings is not None else Settings.from_env()
     codec = codec_from_settings(settings)
     base = base if base is not None else DataConverter.default
