@@ -16,17 +16,15 @@ from agentic_loop.cli.chat import Chat, Lines
 from agentic_loop.cli.common import (
     POLL_SECONDS,
     Handle,
-    LocalAgent,
     agent_input,
     await_result,
     connect,
     existing_handle,
-    local_agent,
     new_workflow_id,
-    queue_text,
     start_agent,
 )
 from agentic_loop.cli.live import LiveLine, shows_live
+from agentic_loop.cli.local import LocalAgent, local_agent, queue_text
 from agentic_loop.cli.output import describe_provider, exit_code, print_result, to_json
 from agentic_loop.cli.steps import StepPrinter
 from agentic_loop.config import DEFAULT_NAMESPACE, Settings

@@ -18,14 +18,12 @@ from temporalio.exceptions import ApplicationError
 from agentic_loop.cli.common import (
     POLL_SECONDS,
     Handle,
-    LocalAgent,
     agent_input,
-    local_agent,
     new_workflow_id,
-    queue_text,
     start_agent,
 )
 from agentic_loop.cli.live import LiveLine, shows_live
+from agentic_loop.cli.local import LocalAgent, local_agent, queue_text
 from agentic_loop.cli.output import describe_provider, exit_code, print_result, to_json
 from agentic_loop.cli.steps import StepPrinter
 from agentic_loop.config import Settings

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from agentic_loop.cli.common import embedded_server, fail, tools_for
+from agentic_loop.cli.common import fail
+from agentic_loop.cli.local import embedded_server, tools_for
 from agentic_loop.config import Settings
 from agentic_loop.temporal.plugin import AgentLoopPlugin
 from agentic_loop.testing.record import RecordError

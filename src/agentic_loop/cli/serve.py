@@ -17,11 +17,10 @@ from agentic_loop.cli.common import (
     default_address,
     encryption_text,
     fail,
-    mcp_for,
     namespace_message,
     namespace_missing,
-    tools_for,
 )
+from agentic_loop.cli.local import mcp_for, tools_for
 from agentic_loop.cli.output import describe_provider
 from agentic_loop.config import Settings, default_db_path
 from agentic_loop.llm import provider_from_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from agentic_loop.cli.common import mcp_for, tools_for
+from agentic_loop.cli.local import mcp_for, tools_for
 from agentic_loop.cli.output import to_json
 from agentic_loop.config import Settings
 from agentic_loop.tools import describe_tools
